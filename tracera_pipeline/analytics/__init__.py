@@ -1,0 +1,1 @@
+"""Volatility analytics computed from the aggregates."""

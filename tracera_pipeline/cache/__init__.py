@@ -1,0 +1,1 @@
+"""Redis: latest prices, volatility rankings, pub/sub announcements."""

@@ -1,0 +1,46 @@
+"""Environment variables the pipeline reads, with their defaults.
+
+Everything a deployment changes is an environment variable; the README lists
+them all. Secrets are read through ``dagster.EnvVar`` so they are resolved at run
+time and never shown in the UI.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/tracera"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_PROVIDERS = "synthetic"
+DEFAULT_PARTITION_START = "2026-01-01-00:00"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def env_or_default(name: str, default: str) -> str | dg.EnvVar:
+    """An ``EnvVar`` when the variable is set (resolved at run time), else the default."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def env_int_or_default(name: str, default: int) -> int | dg.EnvVar:
+    return dg.EnvVar.int(name) if os.environ.get(name) else default
+
+
+def enabled_providers() -> list[str]:
+    """Providers to build assets for; read at load time because they shape the graph."""
+    raw = os.environ.get("TRACERA_PROVIDERS", DEFAULT_PROVIDERS)
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    return list(dict.fromkeys(names))
+
+
+def partition_start() -> str:
+    """First hourly partition (``YYYY-MM-DD-HH:MM``, UTC); shapes the graph, so load time."""
+    return os.environ.get("TRACERA_PARTITION_START", DEFAULT_PARTITION_START)
+
+
+def sql_dir() -> Path:
+    """Where the numbered migration files live (``sql/`` at the repository root)."""
+    return Path(os.environ.get("TRACERA_SQL_DIR", REPO_ROOT / "sql"))

@@ -1,0 +1,68 @@
+"""The Tracera Pipeline code location: ``dagster dev`` loads ``defs`` from here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+from tracera_pipeline import config
+from tracera_pipeline.defs.aggregates.assets import build_aggregate_assets
+from tracera_pipeline.defs.analytics.assets import item_volatility
+from tracera_pipeline.defs.cache.assets import build_latest_prices_asset, volatility_rankings
+from tracera_pipeline.defs.ingestion.assets import build_provider_asset, provider_asset_key
+from tracera_pipeline.defs.ingestion.schedules import ingest_current_window, ingest_prices_job
+from tracera_pipeline.defs.portfolio.assets import build_portfolio_snapshots_asset
+from tracera_pipeline.defs.resources import default_resources
+from tracera_pipeline.defs.retention.jobs import raw_retention_job
+from tracera_pipeline.defs.retention.sensors import raw_retention_sensor
+
+
+def build_assets(providers: list[str]) -> list[dg.AssetsDefinition]:
+    """Every asset of the graph for these providers."""
+    raw = [build_provider_asset(name) for name in providers]
+    raw_keys = [provider_asset_key(name) for name in providers]
+    return [
+        *raw,
+        *build_aggregate_assets(raw_keys),
+        item_volatility,
+        build_latest_prices_asset(raw_keys),
+        volatility_rankings,
+        build_portfolio_snapshots_asset(raw_keys),
+    ]
+
+
+def build_definitions(
+    providers: list[str], resources: dict[str, dg.ConfigurableResource] | None = None
+) -> dg.Definitions:
+    assets = build_assets(providers)
+    raw_keys = [provider_asset_key(name) for name in providers]
+    freshness = dg.build_last_update_freshness_checks(
+        assets=raw_keys, lower_bound_delta=timedelta(hours=1)
+    )
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=freshness,
+        jobs=[ingest_prices_job, raw_retention_job],
+        schedules=[ingest_current_window],
+        sensors=[
+            raw_retention_sensor,
+            dg.build_sensor_for_freshness_checks(
+                freshness_checks=freshness, default_status=dg.DefaultSensorStatus.RUNNING
+            ),
+            # Declared here so downstream automation runs without a click in the UI.
+            dg.AutomationConditionSensorDefinition(
+                "downstream_automation",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=30,
+            ),
+        ],
+        resources=resources or default_resources(),
+        executor=dg.multiprocess_executor.configured(
+            {"max_concurrent": max(2, len(providers) + 1), "start_method": {"forkserver": {}}}
+        ),
+    )
+
+
+defs = build_definitions(config.enabled_providers())

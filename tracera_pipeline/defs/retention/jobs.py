@@ -1,0 +1,41 @@
+"""The raw-data retention job: drop raw days/chunks that are past retention and aggregated."""
+
+from datetime import datetime
+
+import dagster as dg
+
+from tracera_pipeline.defs.resources import PostgresResource
+from tracera_pipeline.storage.retention import apply_retention, plan_retention
+
+
+class RetentionConfig(dg.Config):
+    cutoff: str  # ISO time; raw data wholly before it may go
+
+
+@dg.op(description="Drop raw price_history segments before the cutoff that are fully aggregated.")
+def drop_expired_raw_data(
+    context: dg.OpExecutionContext, config: RetentionConfig, postgres: PostgresResource
+) -> dg.Output[int]:
+    cutoff = datetime.fromisoformat(config.cutoff)
+    with postgres.connection() as conn:
+        # Plan again at run time: data may have changed since the sensor looked.
+        plan = plan_retention(conn, postgres.flavor, cutoff)
+        dropped = apply_retention(conn, postgres.flavor, plan)
+    if plan.blocked:
+        segment, reason = plan.blocked
+        context.log.warning(f"kept {segment.name} and later segments: {reason}")
+    context.log.info(f"dropped {len(dropped)} raw segment(s) before {cutoff.isoformat()}")
+    return dg.Output(
+        len(dropped),
+        metadata={
+            "dropped_segments": dg.MetadataValue.json([s.name for s in dropped]),
+            "cutoff": cutoff.isoformat(),
+            "raw_retained_from": dropped[-1].end.isoformat() if dropped else None,
+            "blocked_reason": plan.blocked[1] if plan.blocked else None,
+        },
+    )
+
+
+@dg.job(description="Apply raw-data retention (launched by the raw_retention sensor).")
+def raw_retention_job() -> None:
+    drop_expired_raw_data()

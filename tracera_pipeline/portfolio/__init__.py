@@ -1,0 +1,1 @@
+"""Portfolios: holdings loading and point-in-time valuation."""

@@ -1,0 +1,1 @@
+"""Price providers: adapters that turn market APIs into one polars schema."""

@@ -1,0 +1,37 @@
+"""What every provider adapter returns, and the protocol it implements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+import polars as pl
+
+from tracera_pipeline.storage.price_writer import WriteMode
+
+# The one schema every adapter produces (rows are validated before writing).
+PRICE_SCHEMA: dict[str, pl.DataType] = {
+    "time": pl.Datetime("us", "UTC"),
+    "market_hash_name": pl.String(),
+    "price_cents": pl.Int64(),
+    "volume": pl.Int32(),
+    "listings": pl.Int32(),
+}
+
+
+def empty_prices() -> pl.DataFrame:
+    return pl.DataFrame(schema=PRICE_SCHEMA)
+
+
+class PriceProvider(Protocol):
+    """Turns a market API into price rows for a time window."""
+
+    name: str
+    # False: only live snapshots; historical windows are recorded as 0 rows + a flag.
+    supports_history: bool
+    # REPLACE for sources that return a whole window, MERGE for live snapshots.
+    write_mode: WriteMode
+
+    def fetch(self, window_start: datetime, window_end: datetime) -> pl.DataFrame:
+        """Rows observed in ``[window_start, window_end)``, shaped like ``PRICE_SCHEMA``."""
+        ...

@@ -1,0 +1,56 @@
+"""Row validation: bad rows are quarantined with a reason, the rest land."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+# Above this a price is a parsing or unit error, not a market price ($10M).
+MAX_PRICE_CENTS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Validated:
+    accepted: pl.DataFrame
+    rejected: pl.DataFrame  # the offending rows plus a ``reason`` column
+
+
+def _reason(window_start: datetime, window_end: datetime) -> pl.Expr:
+    name = pl.col("market_hash_name")
+    price = pl.col("price_cents")
+    checks = [
+        (name.is_null() | (name.str.strip_chars() == ""), "empty market_hash_name"),
+        (pl.col("time").is_null(), "missing time"),
+        (
+            (pl.col("time") < window_start) | (pl.col("time") >= window_end),
+            "time outside the partition window",
+        ),
+        (price.is_null(), "missing price"),
+        (price <= 0, "non-positive price"),
+        (price > MAX_PRICE_CENTS, f"absurd price (> {MAX_PRICE_CENTS} cents)"),
+        (pl.col("volume") < 0, "negative volume"),
+        (pl.col("listings") < 0, "negative listings"),
+    ]
+    expr = pl.lit(None, dtype=pl.String)
+    for condition, reason in reversed(checks):
+        expr = pl.when(condition.fill_null(False)).then(pl.lit(reason)).otherwise(expr)
+    return expr
+
+
+def validate_prices(frame: pl.DataFrame, window_start: datetime, window_end: datetime) -> Validated:
+    """Split ``frame`` into rows fit to write and rows to quarantine (first failing rule)."""
+    tagged = frame.with_columns(_reason(window_start, window_end).alias("reason"))
+    # Among otherwise valid rows, a repeated (name, time) keeps its first occurrence.
+    valid = pl.col("reason").is_null()
+    repeated = valid & ~pl.struct("market_hash_name", "time").is_first_distinct().over(valid)
+    tagged = tagged.with_columns(
+        pl.when(repeated)
+        .then(pl.lit("duplicate market_hash_name and time in one fetch"))
+        .otherwise(pl.col("reason"))
+        .alias("reason")
+    )
+    accepted = tagged.filter(pl.col("reason").is_null()).drop("reason")
+    rejected = tagged.filter(pl.col("reason").is_not_null())
+    return Validated(accepted=accepted, rejected=rejected)

@@ -1,0 +1,1 @@
+"""PostgreSQL/TimescaleDB storage: migrations, COPY writer, aggregates, retention."""

@@ -1,0 +1,61 @@
+"""Connection helpers: create the database when missing, open pools."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+
+def database_name(url: str) -> str:
+    name = conninfo_to_dict(url).get("dbname")
+    if not name:
+        raise ValueError("the database URL names no database (expected …/<dbname>)")
+    return str(name)
+
+
+def maintenance_url(url: str) -> str:
+    """The same server, connected to the ``postgres`` maintenance database."""
+    return make_conninfo(url, dbname="postgres")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, safe for logs and metadata."""
+    params = conninfo_to_dict(url)
+    if "password" in params:
+        params["password"] = "***"
+    return make_conninfo("", **params)
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database named in ``url`` if it does not exist; True if created."""
+    name = database_name(url)
+    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            return False
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.errors.DuplicateDatabase:
+            return False  # created concurrently by another process: fine
+    log.info("created database %s", name)
+    return True
+
+
+def drop_database(url: str) -> None:
+    name = database_name(url)
+    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:
+    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False, name="tracera")
+    pool.open(wait=True, timeout=30)
+    return pool
