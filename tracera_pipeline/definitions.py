@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
 import dagster as dg
@@ -37,9 +38,16 @@ def build_definitions(
 ) -> dg.Definitions:
     assets = build_assets(providers)
     raw_keys = [provider_asset_key(name) for name in providers]
-    freshness = dg.build_last_update_freshness_checks(
-        assets=raw_keys, lower_bound_delta=timedelta(hours=1)
-    )
+    with warnings.catch_warnings():
+        # Superseded by FreshnessPolicy in 1.13, but still the way to get freshness
+        # as an asset check (visible beside the data-quality checks).
+        warnings.simplefilter("ignore", dg.SupersessionWarning)
+        freshness = dg.build_last_update_freshness_checks(
+            assets=raw_keys, lower_bound_delta=timedelta(hours=1)
+        )
+        freshness_sensor = dg.build_sensor_for_freshness_checks(
+            freshness_checks=freshness, default_status=dg.DefaultSensorStatus.RUNNING
+        )
     return dg.Definitions(
         assets=assets,
         asset_checks=freshness,
@@ -47,9 +55,7 @@ def build_definitions(
         schedules=[ingest_current_window],
         sensors=[
             raw_retention_sensor,
-            dg.build_sensor_for_freshness_checks(
-                freshness_checks=freshness, default_status=dg.DefaultSensorStatus.RUNNING
-            ),
+            freshness_sensor,
             # Declared here so downstream automation runs without a click in the UI.
             dg.AutomationConditionSensorDefinition(
                 "downstream_automation",

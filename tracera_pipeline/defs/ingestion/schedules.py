@@ -12,7 +12,6 @@ INGEST_CRON = os.environ.get("TRACERA_INGEST_CRON", "*/15 * * * *")
 ingest_prices_job = dg.define_asset_job(
     "ingest_prices",
     selection=dg.AssetSelection.groups(RAW_GROUP),
-    partitions_def=HOURLY,
     description="Fetch every enabled provider for a partition (one step per provider).",
 )
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the Tracera pipeline (run as modules: ``python -m benchmarks.<name>``)."""

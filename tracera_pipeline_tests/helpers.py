@@ -1,0 +1,84 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+import psycopg
+
+from tracera_pipeline.defs.partitions import HOURLY
+from tracera_pipeline.providers.synthetic import SyntheticMarket
+from tracera_pipeline.storage.flavor import Flavor
+from tracera_pipeline.storage.items import resolve_item_ids
+from tracera_pipeline.storage.price_writer import WriteMode, write_price_window
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+
+
+def hours(start: datetime, count: int) -> list[dg.TimeWindow]:
+    return [
+        dg.TimeWindow(start + timedelta(hours=i), start + timedelta(hours=i + 1))
+        for i in range(count)
+    ]
+
+
+def key(moment: datetime) -> str:
+    return HOURLY.get_partition_key_for_timestamp(moment.timestamp())
+
+
+def with_item_ids(conn: psycopg.Connection, frame: pl.DataFrame) -> pl.DataFrame:
+    ids = resolve_item_ids(conn, frame.get_column("market_hash_name").to_list())
+    return frame.join(ids, on="market_hash_name").select(
+        "time", "item_id", "price_cents", "volume", "listings"
+    )
+
+
+def load_synthetic(
+    conn: psycopg.Connection,
+    flavor: Flavor,
+    start: datetime,
+    end: datetime,
+    items: int = 10,
+    interval: int = 600,
+    provider_id: int = 1,
+) -> pl.DataFrame:
+    """Write synthetic prices for [start, end) day by day; returns the raw frame."""
+    market = SyntheticMarket(items=items, interval_seconds=interval)
+    frame = market.fetch(start, end)
+    rows = with_item_ids(conn, frame)
+    day = start
+    while day < end:
+        nxt = min(day + timedelta(days=1), end)
+        part = rows.filter((pl.col("time") >= day) & (pl.col("time") < nxt))
+        write_price_window(
+            conn,
+            part,
+            flavor=flavor,
+            provider_id=provider_id,
+            window_start=day,
+            window_end=nxt,
+            mode=WriteMode.REPLACE,
+        )
+        day = nxt
+    return frame
+
+
+def raw_rows(conn: psycopg.Connection) -> pl.DataFrame:
+    rows = conn.execute(
+        "SELECT time, item_id, provider_id, price_cents, volume, listings FROM price_history"
+        " ORDER BY item_id, provider_id, time"
+    ).fetchall()
+    return pl.DataFrame(
+        rows,
+        schema={
+            "time": pl.Datetime("us", "UTC"),
+            "item_id": pl.Int32,
+            "provider_id": pl.Int16,
+            "price_cents": pl.Int64,
+            "volume": pl.Int32,
+            "listings": pl.Int32,
+        },
+        orient="row",
+    )

@@ -1,0 +1,58 @@
+import subprocess
+import sys
+
+import dagster as dg
+
+from tracera_pipeline.definitions import build_definitions, defs
+
+
+def test_definitions_load_with_the_whole_graph() -> None:
+    keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    assert keys == {
+        "raw/prices/synthetic",
+        "aggregates/price_1h",
+        "aggregates/price_24h",
+        "aggregates/price_7d",
+        "analytics/item_volatility",
+        "cache/latest_prices",
+        "cache/volatility_rankings",
+        "portfolio/portfolio_snapshots",
+    }
+    assert defs.resolve_schedule_def("ingest_current_window")
+    for sensor in ("raw_retention_sensor", "downstream_automation"):
+        assert defs.resolve_sensor_def(sensor)
+    assert defs.resolve_job_def("raw_retention_job")
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {"positive_prices", "no_duplicate_rows", "matches_raw_rows"} <= checks
+
+
+def test_provider_factory_gives_each_provider_its_pool_and_policies() -> None:
+    graph = build_definitions(["synthetic", "steam"]).resolve_asset_graph()
+    for provider in ("synthetic", "steam"):
+        node = graph.get(dg.AssetKey(["raw", "prices", provider]))
+        assert node.pools == {f"provider_{provider}"}
+        assert node.backfill_policy.max_partitions_per_run == 24
+    downstream = graph.get(dg.AssetKey(["aggregates", "price_1h"]))
+    assert downstream.automation_condition is not None
+    assert {k.to_user_string() for k in downstream.parent_keys} == {
+        "raw/prices/synthetic",
+        "raw/prices/steam",
+    }
+
+
+def test_dagster_definitions_validate_passes() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "definitions",
+            "validate",
+            "-m",
+            "tracera_pipeline.definitions",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
