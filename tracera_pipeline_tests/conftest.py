@@ -35,8 +35,23 @@ def _url(dbname: str) -> str:
 
 def _drop(dbname: str) -> None:
     with psycopg.connect(maintenance_url(SERVER_URL), autocommit=True) as conn:
+        name = sql.Identifier(dbname)
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+            conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(name))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+def _freeze_as_template(dbname: str) -> None:
+    """No one may connect, so it can be copied: TimescaleDB's scheduler worker
+    would otherwise sit in it and make ``CREATE DATABASE … TEMPLATE`` fail."""
+    with psycopg.connect(maintenance_url(SERVER_URL), autocommit=True) as conn:
         conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+            sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
+                sql.Identifier(dbname)
+            )
+        )
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (dbname,)
         )
 
 
@@ -60,6 +75,7 @@ def _template(flavor: Flavor) -> str:
         ensure_database(_url(name))
         with psycopg.connect(_url(name), autocommit=True) as conn:
             migrate(conn, config.sql_dir(), FlavorRequest(flavor.value))
+        _freeze_as_template(name)
         _templates[flavor] = name
     return _templates[flavor]
 

@@ -1,0 +1,125 @@
+"""Aggregates equal a direct polars recomputation, and both flavours agree exactly."""
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import psycopg
+import pytest
+
+from tracera_pipeline.storage.aggregates import LEVELS, bucket_floor, refresh_level
+from tracera_pipeline.storage.flavor import Flavor
+from tracera_pipeline_tests.helpers import T0, load_synthetic, raw_rows
+
+START = T0 - timedelta(days=2, hours=5)  # spans two ISO weeks and partial days
+END = T0 + timedelta(days=3, hours=7)
+MONDAY = datetime(2000, 1, 3, tzinfo=UTC)
+
+
+def _refresh_all(conn: psycopg.Connection, flavor: Flavor, start: datetime, end: datetime) -> None:
+    for level in ("1h", "24h", "7d"):
+        refresh_level(conn, flavor, LEVELS[level], start, end)
+
+
+def _stored(conn: psycopg.Connection, table: str) -> pl.DataFrame:
+    rows = conn.execute(
+        f"SELECT bucket, item_id, samples, min_cents, max_cents, total_volume, avg_cents,"
+        f" stddev_cents, sum_cents, sum_sq_cents FROM {table} ORDER BY bucket, item_id"
+    ).fetchall()
+    return pl.DataFrame(
+        rows,
+        orient="row",
+        schema=[
+            "bucket",
+            "item_id",
+            "samples",
+            "min_cents",
+            "max_cents",
+            "total_volume",
+            "avg_cents",
+            "stddev_cents",
+            "sum_cents",
+            "sum_sq_cents",
+        ],
+    )
+
+
+def _expected(raw: pl.DataFrame, width: timedelta) -> pl.DataFrame:
+    origin_us = int(MONDAY.timestamp() * 1_000_000)
+    width_us = int(width.total_seconds() * 1_000_000)
+    epoch = pl.col("time").dt.epoch("us")
+    bucket = ((epoch - origin_us) // width_us * width_us + origin_us).cast(pl.Datetime("us", "UTC"))
+    return (
+        raw.with_columns(bucket.alias("bucket"))
+        .group_by("bucket", "item_id")
+        .agg(
+            pl.len().alias("samples"),
+            pl.col("price_cents").min().alias("min_cents"),
+            pl.col("price_cents").max().alias("max_cents"),
+            pl.col("volume").sum().alias("total_volume"),
+            pl.col("price_cents").mean().alias("avg_cents"),
+            pl.col("price_cents").std(ddof=1).alias("stddev_cents"),
+        )
+        .sort("bucket", "item_id")
+    )
+
+
+@pytest.mark.parametrize("level", ["1h", "24h", "7d"])
+def test_aggregates_equal_a_direct_recomputation(conn, flavor, level) -> None:
+    load_synthetic(conn, flavor, START, END, items=6, interval=900)
+    _refresh_all(conn, flavor, START, END)
+    stored = _stored(conn, LEVELS[level].table)
+    expected = _expected(raw_rows(conn), LEVELS[level].width)
+    assert stored.height == expected.height > 0
+    assert stored.get_column("bucket").to_list() == [
+        b.replace(tzinfo=UTC) for b in expected.get_column("bucket").to_list()
+    ]
+    for column in ("item_id", "samples", "min_cents", "max_cents", "total_volume"):
+        assert stored.get_column(column).to_list() == expected.get_column(column).to_list(), column
+    for column in ("avg_cents", "stddev_cents"):
+        got, want = stored.get_column(column).to_numpy(), expected.get_column(column).to_numpy()
+        assert got == pytest.approx(want, rel=1e-9), column
+    if level == "7d":  # buckets start on Mondays, as time_bucket aligns them
+        assert {b.weekday() for b in stored.get_column("bucket").to_list()} == {0}
+
+
+def test_refresh_touches_only_the_buckets_of_its_window(conn, flavor) -> None:
+    load_synthetic(conn, flavor, START, END, items=3, interval=1800)
+    window = (T0 + timedelta(hours=5), T0 + timedelta(hours=6))
+    refresh_level(conn, flavor, LEVELS["1h"], *window)
+    buckets = conn.execute("SELECT DISTINCT bucket FROM price_1h").fetchall()
+    assert buckets == [(window[0],)]
+    result = refresh_level(conn, flavor, LEVELS["24h"], *window)
+    assert (result.bucket_start, result.bucket_end) == (
+        bucket_floor(window[0], timedelta(days=1)),
+        bucket_floor(window[0], timedelta(days=1)) + timedelta(days=1),
+    )
+
+
+def test_late_rows_are_picked_up_by_a_rerun_of_the_window(conn, flavor) -> None:
+    load_synthetic(conn, flavor, T0, T0 + timedelta(hours=2), items=2, interval=1800)
+    _refresh_all(conn, flavor, T0, T0 + timedelta(hours=2))
+    before = _stored(conn, "price_24h").get_column("samples").sum()
+    load_synthetic(conn, flavor, T0, T0 + timedelta(hours=2), items=4, interval=1800)
+    _refresh_all(conn, flavor, T0, T0 + timedelta(hours=2))
+    assert _stored(conn, "price_24h").get_column("samples").sum() == 2 * before
+
+
+def test_both_flavours_give_identical_results(timescaledb_status, request) -> None:
+    if not timescaledb_status[0]:
+        pytest.skip(f"TimescaleDB unusable on this server: {timescaledb_status[1]}")
+    from tracera_pipeline_tests import conftest
+
+    results = {}
+    for flavor in (Flavor.NATIVE, Flavor.TIMESCALEDB):
+        url_gen = conftest.database_url.__wrapped__(flavor)  # a fresh database per flavour
+        url = next(url_gen)
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                load_synthetic(conn, flavor, START, END, items=5, interval=600)
+                _refresh_all(conn, flavor, START, END)
+                results[flavor] = [_stored(conn, t) for t in ("price_1h", "price_24h", "price_7d")]
+        finally:
+            next(url_gen, None)
+    for native, timescale in zip(results[Flavor.NATIVE], results[Flavor.TIMESCALEDB], strict=True):
+        assert native.height > 0
+        assert native.equals(timescale)
