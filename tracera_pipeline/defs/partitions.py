@@ -23,3 +23,7 @@ def partition_windows(context: dg.AssetExecutionContext) -> list[dg.TimeWindow]:
 DOWNSTREAM_AUTOMATION = dg.AutomationCondition.eager().without(
     ~dg.AutomationCondition.any_deps_missing()
 )
+
+# Bounded ranges per run (fault isolation); one policy for the whole graph so a
+# backfill of everything plans the same runs for every asset.
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from tracera_pipeline.defs.partitions import DOWNSTREAM_AUTOMATION, HOURLY
+from tracera_pipeline.defs.partitions import BACKFILL_POLICY, DOWNSTREAM_AUTOMATION, HOURLY
 from tracera_pipeline.defs.resources import PostgresResource
 from tracera_pipeline.storage.aggregates import LEVELS, AggregateLevel, refresh_level
 from tracera_pipeline.storage.retention import unaggregated_hours
@@ -38,7 +38,7 @@ def _build(level: AggregateLevel, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         deps=list(deps),
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=168),
+        backfill_policy=BACKFILL_POLICY,
         kinds={"postgres"},
         check_specs=checks,
     )

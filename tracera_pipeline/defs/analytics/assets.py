@@ -4,7 +4,12 @@ import dagster as dg
 
 from tracera_pipeline.analytics.volatility import WINDOWS, compute_volatility, top_volatile
 from tracera_pipeline.defs.aggregates.assets import aggregate_asset_key
-from tracera_pipeline.defs.partitions import DOWNSTREAM_AUTOMATION, HOURLY, partition_windows
+from tracera_pipeline.defs.partitions import (
+    BACKFILL_POLICY,
+    DOWNSTREAM_AUTOMATION,
+    HOURLY,
+    partition_windows,
+)
 from tracera_pipeline.defs.resources import PostgresResource
 
 ITEM_VOLATILITY = dg.AssetKey(["analytics", "item_volatility"])
@@ -18,7 +23,7 @@ ITEM_VOLATILITY = dg.AssetKey(["analytics", "item_volatility"])
     deps=[aggregate_asset_key(level) for level in ("1h", "24h", "7d")],
     partitions_def=HOURLY,
     automation_condition=DOWNSTREAM_AUTOMATION,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=168),
+    backfill_policy=BACKFILL_POLICY,
     kinds={"postgres"},
 )
 def item_volatility(

@@ -8,7 +8,12 @@ import dagster as dg
 from tracera_pipeline.analytics.volatility import WINDOWS, top_volatile
 from tracera_pipeline.cache.latest import latest_prices_before
 from tracera_pipeline.defs.analytics.assets import ITEM_VOLATILITY
-from tracera_pipeline.defs.partitions import DOWNSTREAM_AUTOMATION, HOURLY, partition_windows
+from tracera_pipeline.defs.partitions import (
+    BACKFILL_POLICY,
+    DOWNSTREAM_AUTOMATION,
+    HOURLY,
+    partition_windows,
+)
 from tracera_pipeline.defs.resources import PostgresResource, RedisResource
 
 CACHE_GROUP = "cache"
@@ -23,7 +28,7 @@ def build_latest_prices_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         deps=list(raw_keys),
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=168),
+        backfill_policy=BACKFILL_POLICY,
         kinds={"redis"},
     )
     def latest_prices(
@@ -59,7 +64,7 @@ def build_latest_prices_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
     deps=[ITEM_VOLATILITY],
     partitions_def=HOURLY,
     automation_condition=DOWNSTREAM_AUTOMATION,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=168),
+    backfill_policy=BACKFILL_POLICY,
     kinds={"redis"},
 )
 def volatility_rankings(

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from tracera_pipeline.defs.ingestion.ingest import IngestReport, ingest_windows
-from tracera_pipeline.defs.partitions import HOURLY, partition_windows
+from tracera_pipeline.defs.partitions import BACKFILL_POLICY, HOURLY, partition_windows
 from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource
 from tracera_pipeline.storage import quality
 from tracera_pipeline.storage.items import provider_id as lookup_provider_id
@@ -77,7 +77,7 @@ def build_provider_asset(provider: str) -> dg.AssetsDefinition:
         retry_policy=dg.RetryPolicy(
             max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
         ),
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=24),
+        backfill_policy=BACKFILL_POLICY,
         kinds={"postgres", "polars"},
         check_specs=[positive, unique],
         metadata={"provider": provider, "table": "price_history"},

@@ -4,7 +4,12 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from tracera_pipeline.defs.partitions import DOWNSTREAM_AUTOMATION, HOURLY, partition_windows
+from tracera_pipeline.defs.partitions import (
+    BACKFILL_POLICY,
+    DOWNSTREAM_AUTOMATION,
+    HOURLY,
+    partition_windows,
+)
 from tracera_pipeline.defs.resources import PostgresResource
 from tracera_pipeline.portfolio.valuation import snapshot_portfolios
 
@@ -18,7 +23,7 @@ def build_portfolio_snapshots_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.Asset
         deps=list(raw_keys),
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=168),
+        backfill_policy=BACKFILL_POLICY,
         kinds={"postgres"},
     )
     def portfolio_snapshots(

@@ -1,0 +1,141 @@
+"""The graph through Dagster: range backfills, re-runs, failure isolation, schedule."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from tracera_pipeline.definitions import build_assets, build_definitions
+from tracera_pipeline.defs.ingestion.schedules import ingest_current_window
+from tracera_pipeline.defs.resources import MarketDataResource
+from tracera_pipeline.portfolio.loader import Portfolio, load_portfolios
+from tracera_pipeline.providers.item_names import item_names
+from tracera_pipeline.providers.synthetic import SyntheticMarket
+from tracera_pipeline_tests.helpers import T0, key
+
+RANGE_TAGS = {
+    "dagster/asset_partition_range_start": key(T0),
+    "dagster/asset_partition_range_end": key(T0 + timedelta(hours=5)),
+}
+
+
+def _counts(conn) -> dict[str, int]:
+    tables = (
+        "price_history",
+        "price_1h",
+        "price_24h",
+        "price_7d",
+        "item_volatility",
+        "portfolio_snapshots",
+    )
+    return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def test_a_range_backfill_materializes_every_partition_and_reruns_are_idempotent(
+    conn, resources, redis_client, redis_prefix
+) -> None:
+    load_portfolios(conn, [Portfolio("p", holdings={n: 2 for n in item_names(3)})])
+    instance = dg.DagsterInstance.ephemeral()
+    for _ in range(2):
+        result = dg.materialize(
+            build_assets(["synthetic"]), resources=resources, instance=instance, tags=RANGE_TAGS
+        )
+        assert result.success
+    counts = _counts(conn)
+    assert counts["price_history"] == 20 * 6 * 6  # items × samples an hour × hours
+    assert counts["price_1h"] == 20 * 6
+    assert counts["portfolio_snapshots"] == 6
+    assert counts["item_volatility"] > 0
+    raw = dg.AssetKey(["raw", "prices", "synthetic"])
+    materialized = instance.get_materialized_partitions(raw)
+    assert materialized == {key(T0 + timedelta(hours=h)) for h in range(6)}
+    event = instance.get_latest_materialization_event(raw).asset_materialization
+    assert event.metadata["dagster/row_count"].value == 720
+    assert event.metadata["partitions_in_run"].value == 6
+    assert event.metadata["rows_rejected"].value == 0
+    latest = list(redis_client.scan_iter(match=f"{redis_prefix}price:latest:*"))
+    assert len(latest) == 20
+    payload = json.loads(redis_client.get(latest[0]))
+    assert payload["time"] == (T0 + timedelta(hours=5, minutes=50)).isoformat()
+    assert redis_client.zcard(f"{redis_prefix}rankings:volatile:1h") == 20
+
+
+class _SteamDown(MarketDataResource):
+    """Steam is 'down': its step fails; synthetic plays a second, healthy provider."""
+
+    def provider(self, name: str):
+        if name == "steam":
+            raise dg.Failure(description="steam: HTTP 503 from priceoverview", allow_retries=False)
+        return super().provider(name)
+
+
+def test_a_failing_provider_fails_alone_and_downstream_still_refreshes(conn, resources) -> None:
+    resources = {
+        **resources,
+        "market": _SteamDown(synthetic_items=20, synthetic_interval_seconds=600),
+    }
+    defs = build_definitions(["synthetic", "steam"], resources=resources)
+    now = datetime.now(UTC)
+    current = key(now)
+    instance = dg.DagsterInstance.ephemeral()
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    run = defs.resolve_job_def("ingest_prices").execute_in_process(
+        partition_key=current, instance=instance, raise_on_error=False
+    )
+    assert not run.success
+    failed = {e.step_key for e in run.all_events if e.event_type_value == "STEP_FAILURE"}
+    assert failed == {"raw__prices__steam"}
+    landed = conn.execute("SELECT count(*) FROM price_history").fetchone()[0]
+    assert landed > 0
+
+    evaluation = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=baseline.cursor
+    )
+    price_1h = dg.AssetKey(["aggregates", "price_1h"])
+    # Steam's partition is missing (failed), yet the whole downstream graph is requested.
+    requested = {r.key for r in evaluation.results if r.true_subset.size > 0}
+    raw_keys = {dg.AssetKey(["raw", "prices", p]) for p in ("synthetic", "steam")}
+    assert requested == set(defs.resolve_asset_graph().get_all_asset_keys()) - raw_keys
+    assert all(evaluation.get_requested_partitions(k) == {current} for k in requested)
+    downstream = dg.materialize(
+        build_assets(["synthetic", "steam"]),
+        resources=resources,
+        instance=instance,
+        partition_key=current,
+        selection=list(requested),
+    )
+    assert downstream.success
+    samples = conn.execute("SELECT coalesce(sum(samples), 0) FROM price_1h").fetchone()[0]
+    assert samples == landed
+
+
+def test_live_only_provider_records_zero_rows_with_a_flag_for_history(conn, resources) -> None:
+    class _LiveOnly(MarketDataResource):
+        def provider(self, name: str):
+            market = SyntheticMarket(items=5, interval_seconds=600, name="synthetic")
+            market.supports_history = False
+            return market
+
+    resources = {**resources, "market": _LiveOnly()}
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        build_assets(["synthetic"])[:1], resources=resources, instance=instance, tags=RANGE_TAGS
+    )
+    assert result.success
+    event = instance.get_latest_materialization_event(
+        dg.AssetKey(["raw", "prices", "synthetic"])
+    ).asset_materialization
+    assert event.metadata["history_unavailable"].value is True
+    assert event.metadata["history_unavailable_partitions"].value == 6
+    assert event.metadata["dagster/row_count"].value == 0
+    assert conn.execute("SELECT count(*) FROM price_history").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("minute", [0, 15, 45])
+def test_schedule_asks_for_the_open_hour_with_a_unique_run_key(minute: int) -> None:
+    at = datetime(2026, 3, 2, 10, minute, tzinfo=UTC)
+    context = dg.build_schedule_context(scheduled_execution_time=at)
+    request = ingest_current_window(context)
+    assert request.partition_key == "2026-03-02-10:00"
+    assert request.run_key == f"2026-03-02-10:00@2026-03-02T10:{minute:02d}"

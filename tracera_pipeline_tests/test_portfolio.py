@@ -1,0 +1,128 @@
+"""Portfolio loading and point-in-time valuation."""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tracera_pipeline.portfolio.loader import (
+    PortfolioFileError,
+    load_portfolios,
+    parse_portfolio_file,
+)
+from tracera_pipeline.portfolio.valuation import snapshot_portfolios
+from tracera_pipeline.storage.price_writer import write_price_window
+from tracera_pipeline_tests.helpers import T0, with_item_ids
+
+AK = "AK-47 | Redline (Field-Tested)"
+GLOVES = "★ Sport Gloves | Pandora's Box (Field-Tested)"
+
+
+def _prices(conn, flavor, rows: list[tuple]) -> None:
+    frame = pl.DataFrame(
+        rows,
+        orient="row",
+        schema={
+            "time": pl.Datetime("us", "UTC"),
+            "market_hash_name": pl.String,
+            "price_cents": pl.Int64,
+            "volume": pl.Int32,
+            "listings": pl.Int32,
+        },
+    )
+    ids = with_item_ids(conn, frame)
+    write_price_window(
+        conn, ids, flavor=flavor, provider_id=1, window_start=T0, window_end=T0 + timedelta(days=1)
+    )
+
+
+def test_csv_and_json_load_and_reload_replaces_holdings(conn, tmp_path: Path) -> None:
+    csv_file = tmp_path / "h.csv"
+    csv_file.write_text(
+        f'portfolio,market_hash_name,quantity,owner\nmain,"{AK}",2,ann\n'
+        f'main,"{GLOVES}",1,ann\nmain,"{AK}",3,ann\n'
+    )
+    load_portfolios(conn, parse_portfolio_file(csv_file))
+    assert conn.execute("SELECT quantity FROM portfolio_holdings ORDER BY quantity").fetchall() == [
+        (1,),
+        (5,),
+    ]
+    json_file = tmp_path / "h.json"
+    json_file.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "main",
+                    "owner": "ann",
+                    "holdings": [{"market_hash_name": AK, "quantity": 7}],
+                }
+            ]
+        )
+    )
+    load_portfolios(conn, parse_portfolio_file(json_file))
+    assert conn.execute("SELECT quantity FROM portfolio_holdings").fetchall() == [(7,)]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("portfolio,market_hash_name,quantity\nmain,AK,zero\n", "h.csv:2: quantity 'zero'"),
+        ("portfolio,market_hash_name,quantity\nmain,AK,-1\n", "h.csv:2: quantity must be positive"),
+        ("portfolio,market_hash_name,quantity\nmain,,1\n", "h.csv:2: market_hash_name is empty"),
+        ("portfolio,name\nmain,AK\n", "CSV header must contain"),
+    ],
+)
+def test_bad_portfolio_files_say_where(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(content)
+    with pytest.raises(PortfolioFileError, match=message):
+        parse_portfolio_file(path)
+
+
+def test_valuation_uses_only_prices_known_at_each_time(conn, flavor, tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "a",
+                    "holdings": [
+                        {"market_hash_name": AK, "quantity": 2},
+                        {"market_hash_name": GLOVES, "quantity": 1},
+                    ],
+                },
+                {"name": "empty", "holdings": []},
+            ]
+        )
+    )
+    load_portfolios(conn, parse_portfolio_file(path))
+    _prices(
+        conn,
+        flavor,
+        [
+            (T0 + timedelta(hours=1), AK, 1000, 1, 1),
+            (T0 + timedelta(hours=3), AK, 1500, 1, 1),
+            (T0 + timedelta(hours=2), GLOVES, 90000, 1, 1),
+        ],
+    )
+    for hour in (1, 2, 3, 4):
+        snapshot_portfolios(conn, T0 + timedelta(hours=hour))
+    rows = conn.execute(
+        "SELECT s.time, p.name, s.value_cents, s.items_priced, s.items_held"
+        " FROM portfolio_snapshots s JOIN portfolios p USING (portfolio_id) ORDER BY 1, 2"
+    ).fetchall()
+    at = [T0 + timedelta(hours=h) for h in (1, 2, 3, 4)]
+    assert rows == [
+        (at[0], "a", 0, 0, 2),
+        (at[0], "empty", 0, 0, 0),  # nothing before 01:00
+        (at[1], "a", 2000, 1, 2),
+        (at[1], "empty", 0, 0, 0),  # AK at 10.00
+        (at[2], "a", 92000, 2, 2),
+        (at[2], "empty", 0, 0, 0),  # + gloves from 02:00
+        (at[3], "a", 93000, 2, 2),
+        (at[3], "empty", 0, 0, 0),  # AK now 15.00
+    ]
+    snapshot_portfolios(conn, at[3])  # idempotent
+    assert conn.execute("SELECT count(*) FROM portfolio_snapshots").fetchone()[0] == 8

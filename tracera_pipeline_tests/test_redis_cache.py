@@ -1,0 +1,75 @@
+"""Redis keys, the newest-wins guard, the atomic ranking swap and pub/sub, on real Redis."""
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+from tracera_pipeline.cache.redis_cache import LatestPrice, PriceCache
+from tracera_pipeline_tests.helpers import T0
+
+
+def _price(item_id: int, minutes: int, cents: int) -> LatestPrice:
+    return LatestPrice(
+        item_id,
+        f"Item | {item_id} (Field-Tested)",
+        "synthetic",
+        T0 + timedelta(minutes=minutes),
+        cents,
+        3,
+        None,
+    )
+
+
+def test_latest_price_keys_hold_json_with_ttl_and_older_never_wins(
+    redis_client, redis_prefix
+) -> None:
+    cache = PriceCache(redis_client, redis_prefix, latest_ttl_seconds=600)
+    assert cache.set_latest_prices([_price(1, 10, 500), _price(2, 10, 700)]) == 2
+    assert cache.set_latest_prices([_price(1, 5, 1)]) == 0  # older: kept out
+    assert cache.set_latest_prices([_price(1, 20, 900)]) == 1
+    stored = json.loads(redis_client.get(f"{redis_prefix}price:latest:1"))
+    assert stored["price_cents"] == 900
+    assert stored["market_hash_name"] == "Item | 1 (Field-Tested)"
+    assert 0 < redis_client.ttl(f"{redis_prefix}price:latest:1") <= 600
+
+
+def test_ranking_swap_is_atomic_and_newest_wins(redis_client, redis_prefix) -> None:
+    cache = PriceCache(redis_client, redis_prefix)
+    key = cache.ranking_key("24h")
+    big_a = {i: float(i) for i in range(1, 2001)}
+    big_b = {i: float(-i) for i in range(1, 1001)}
+    assert cache.replace_ranking("24h", big_a, T0)
+    seen_sizes: set[int] = set()
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            seen_sizes.add(redis_client.zcard(key))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for n in range(10):
+        cache.replace_ranking("24h", big_b if n % 2 == 0 else big_a, T0 + timedelta(hours=n + 1))
+    stop.set()
+    thread.join()
+    assert seen_sizes <= {1000, 2000}  # never a half-built ranking
+    assert not cache.replace_ranking("24h", {1: 1.0}, T0)  # older as-of: refused
+    assert redis_client.zcard(key) == 2000
+    assert cache.top_volatile("24h", 3) == [(2000, 2000.0), (1999, 1999.0), (1998, 1998.0)]
+    assert (
+        list(redis_client.scan_iter(match=f"{redis_prefix}rankings:volatile:24h:building:*")) == []
+    )
+
+
+def test_messages_are_published_on_the_prices_channel(redis_client, redis_prefix) -> None:
+    cache = PriceCache(redis_client, redis_prefix)
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(cache.channel("prices"))
+    pubsub.get_message(timeout=1)  # subscription confirmation
+    assert cache.publish("prices", {"as_of": "x", "items": 3}) == 1
+    deadline, message = time.time() + 5, None
+    while message is None and time.time() < deadline:
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+    pubsub.close()
+    assert message is not None and json.loads(message["data"]) == {"as_of": "x", "items": 3}
