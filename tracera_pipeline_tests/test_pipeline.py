@@ -92,7 +92,6 @@ def test_a_failing_provider_fails_alone_and_downstream_still_refreshes(conn, res
     evaluation = dg.evaluate_automation_conditions(
         defs=defs, instance=instance, cursor=baseline.cursor
     )
-    price_1h = dg.AssetKey(["aggregates", "price_1h"])
     # Steam's partition is missing (failed), yet the whole downstream graph is requested.
     requested = {r.key for r in evaluation.results if r.true_subset.size > 0}
     raw_keys = {dg.AssetKey(["raw", "prices", p]) for p in ("synthetic", "steam")}
