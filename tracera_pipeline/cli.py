@@ -39,7 +39,7 @@ def _load_portfolios(args: argparse.Namespace) -> int:
     from tracera_pipeline.portfolio.loader import load_portfolios, parse_portfolio_file
 
     portfolios = parse_portfolio_file(Path(args.file))
-    postgres = default_resources()["postgres"]
+    postgres = default_resources(resolve=True)["postgres"]
     with postgres.connection() as conn:
         holdings = load_portfolios(conn, portfolios)
     print(f"loaded {len(portfolios)} portfolio(s), {holdings} holding(s) from {args.file}")

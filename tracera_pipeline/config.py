@@ -20,13 +20,18 @@ DEFAULT_PARTITION_START = "2026-01-01-00:00"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def env_or_default(name: str, default: str) -> str | dg.EnvVar:
-    """An ``EnvVar`` when the variable is set (resolved at run time), else the default."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
+def env_or_default(name: str, default: str, *, resolve: bool = False) -> str | dg.EnvVar:
+    """An ``EnvVar`` when the variable is set (Dagster resolves it at run time), else
+    the default. ``resolve=True`` gives the value itself, for use outside Dagster."""
+    if not os.environ.get(name):
+        return default
+    return os.environ[name] if resolve else dg.EnvVar(name)
 
 
-def env_int_or_default(name: str, default: int) -> int | dg.EnvVar:
-    return dg.EnvVar.int(name) if os.environ.get(name) else default
+def env_int_or_default(name: str, default: int, *, resolve: bool = False) -> int | dg.EnvVar:
+    if not os.environ.get(name):
+        return default
+    return int(os.environ[name]) if resolve else dg.EnvVar.int(name)
 
 
 def enabled_providers() -> list[str]:

@@ -30,7 +30,7 @@ def run_demo(
     echo: Callable[[str], object] = print,
     log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
-    resources = default_resources()
+    resources = default_resources(resolve=True)
     postgres, redis, market = resources["postgres"], resources["redis"], resources["market"]
     now = now or datetime.now(UTC)
     # The last `hours` complete hours.

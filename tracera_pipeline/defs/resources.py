@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -128,28 +129,32 @@ class MarketDataResource(dg.ConfigurableResource):
         )
 
 
-def default_resources() -> dict[str, dg.ConfigurableResource]:
-    """Resources configured from the environment (see the README for every variable)."""
+def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableResource]:
+    """Resources configured from the environment (see the README for every variable).
+
+    In ``Definitions`` set variables stay ``EnvVar``s, resolved by Dagster at run
+    time; ``resolve=True`` reads them now, for the CLI, which uses resources directly.
+    """
+    env, env_int = (
+        functools.partial(config.env_or_default, resolve=resolve),
+        functools.partial(config.env_int_or_default, resolve=resolve),
+    )
     return {
         "postgres": PostgresResource(
-            database_url=config.env_or_default("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL),
-            storage_flavor=config.env_or_default("TRACERA_STORAGE_FLAVOR", "auto"),
-            pool_max_size=config.env_int_or_default("TRACERA_DB_POOL_MAX_SIZE", 4),
-            copy_chunk_rows=config.env_int_or_default("TRACERA_COPY_CHUNK_ROWS", 100_000),
-            raw_retention_days=config.env_int_or_default("TRACERA_RAW_RETENTION_DAYS", 90),
+            database_url=env("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL),
+            storage_flavor=env("TRACERA_STORAGE_FLAVOR", "auto"),
+            pool_max_size=env_int("TRACERA_DB_POOL_MAX_SIZE", 4),
+            copy_chunk_rows=env_int("TRACERA_COPY_CHUNK_ROWS", 100_000),
+            raw_retention_days=env_int("TRACERA_RAW_RETENTION_DAYS", 90),
         ),
         "redis": RedisResource(
-            redis_url=config.env_or_default("TRACERA_REDIS_URL", config.DEFAULT_REDIS_URL),
-            key_prefix=config.env_or_default("TRACERA_REDIS_PREFIX", ""),
-            latest_price_ttl_seconds=config.env_int_or_default(
-                "TRACERA_LATEST_PRICE_TTL_SECONDS", 7200
-            ),
+            redis_url=env("TRACERA_REDIS_URL", config.DEFAULT_REDIS_URL),
+            key_prefix=env("TRACERA_REDIS_PREFIX", ""),
+            latest_price_ttl_seconds=env_int("TRACERA_LATEST_PRICE_TTL_SECONDS", 7200),
         ),
         "market": MarketDataResource(
-            synthetic_items=config.env_int_or_default("TRACERA_SYNTHETIC_ITEMS", 200),
-            synthetic_interval_seconds=config.env_int_or_default(
-                "TRACERA_SYNTHETIC_INTERVAL_SECONDS", 300
-            ),
-            synthetic_seed=config.env_int_or_default("TRACERA_SYNTHETIC_SEED", 7),
+            synthetic_items=env_int("TRACERA_SYNTHETIC_ITEMS", 200),
+            synthetic_interval_seconds=env_int("TRACERA_SYNTHETIC_INTERVAL_SECONDS", 300),
+            synthetic_seed=env_int("TRACERA_SYNTHETIC_SEED", 7),
         ),
     }
