@@ -120,7 +120,7 @@ def test_timeouts_are_retried_then_reported(httpserver) -> None:
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
     settings = HttpSettings(**{**FAST.__dict__, "max_retries": 1})
-    with pytest.raises(ProviderError, match="gave up after 2 attempt.*ReadTimeout"):
+    with pytest.raises(ProviderError, match=r"gave up after 2 attempt.*ReadTimeout"):
         _client(httpserver, settings=settings).get_json("slow")
 
 
