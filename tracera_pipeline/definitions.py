@@ -11,7 +11,11 @@ from tracera_pipeline import config
 from tracera_pipeline.defs.aggregates.assets import build_aggregate_assets
 from tracera_pipeline.defs.analytics.assets import item_volatility
 from tracera_pipeline.defs.cache.assets import build_latest_prices_asset, volatility_rankings
-from tracera_pipeline.defs.ingestion.assets import build_provider_asset, provider_asset_key
+from tracera_pipeline.defs.ingestion.assets import (
+    PROVIDER_RETRY_POLICY,
+    build_provider_asset,
+    provider_asset_key,
+)
 from tracera_pipeline.defs.ingestion.schedules import ingest_current_window, ingest_prices_job
 from tracera_pipeline.defs.portfolio.assets import build_portfolio_snapshots_asset
 from tracera_pipeline.defs.resources import default_resources
@@ -19,9 +23,11 @@ from tracera_pipeline.defs.retention.jobs import raw_retention_job
 from tracera_pipeline.defs.retention.sensors import raw_retention_sensor
 
 
-def build_assets(providers: list[str]) -> list[dg.AssetsDefinition]:
+def build_assets(
+    providers: list[str], retry_policy: dg.RetryPolicy | None = PROVIDER_RETRY_POLICY
+) -> list[dg.AssetsDefinition]:
     """Every asset of the graph for these providers."""
-    raw = [build_provider_asset(name) for name in providers]
+    raw = [build_provider_asset(name, retry_policy) for name in providers]
     raw_keys = [provider_asset_key(name) for name in providers]
     return [
         *raw,
@@ -34,9 +40,11 @@ def build_assets(providers: list[str]) -> list[dg.AssetsDefinition]:
 
 
 def build_definitions(
-    providers: list[str], resources: dict[str, dg.ConfigurableResource] | None = None
+    providers: list[str],
+    resources: dict[str, dg.ConfigurableResource] | None = None,
+    retry_policy: dg.RetryPolicy | None = PROVIDER_RETRY_POLICY,
 ) -> dg.Definitions:
-    assets = build_assets(providers)
+    assets = build_assets(providers, retry_policy)
     raw_keys = [provider_asset_key(name) for name in providers]
     with warnings.catch_warnings():
         # Superseded by FreshnessPolicy in 1.13, but still the way to get freshness

@@ -86,7 +86,7 @@ def test_bad_rows_are_quarantined_with_reason_and_raw_value_while_the_rest_land(
 class _MergingMarket(MarketDataResource):
     """The synthetic market written the way live snapshots are (merge, no replace)."""
 
-    def provider(self, name: str) -> SyntheticMarket:
+    def provider(self, name: str, **kwargs) -> SyntheticMarket:
         return SyntheticMarket(items=5, interval_seconds=600, write_mode=WriteMode.MERGE)
 
 
@@ -113,14 +113,16 @@ def test_checks_fail_when_stored_data_is_bad(conn, resources) -> None:
     assert evaluations["no_duplicate_rows"].passed is True
 
 
-def test_database_password_never_reaches_logs_or_metadata(database_url, flavor, caplog) -> None:
+def test_database_password_never_reaches_logs_or_metadata(
+    database_url, flavor, caplog, resources
+) -> None:
     assert "s3cret" not in redact("postgresql://tracera:s3cret@db.example:5432/tracera")
     # The server trusts local connections, so a password in the URL is accepted and
     # unused: run the ingestion with one and look for it in everything emitted.
     url = psycopg.conninfo.make_conninfo(database_url, password="s3cret-pw")
     resources = {
+        **resources,
         "postgres": PostgresResource(database_url=url, storage_flavor=flavor.value),
-        "market": MarketDataResource(synthetic_items=3),
     }
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(

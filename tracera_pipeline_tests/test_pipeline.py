@@ -64,10 +64,10 @@ def test_a_range_backfill_materializes_every_partition_and_reruns_are_idempotent
 class _SteamDown(MarketDataResource):
     """Steam is 'down': its step fails; synthetic plays a second, healthy provider."""
 
-    def provider(self, name: str):
+    def provider(self, name: str, **kwargs):
         if name == "steam":
             raise dg.Failure(description="steam: HTTP 503 from priceoverview", allow_retries=False)
-        return super().provider(name)
+        return super().provider(name, **kwargs)
 
 
 def test_a_failing_provider_fails_alone_and_downstream_still_refreshes(conn, resources) -> None:
@@ -111,7 +111,7 @@ def test_a_failing_provider_fails_alone_and_downstream_still_refreshes(conn, res
 
 def test_live_only_provider_records_zero_rows_with_a_flag_for_history(conn, resources) -> None:
     class _LiveOnly(MarketDataResource):
-        def provider(self, name: str):
+        def provider(self, name: str, **kwargs):
             market = SyntheticMarket(items=5, interval_seconds=600, name="synthetic")
             market.supports_history = False
             return market

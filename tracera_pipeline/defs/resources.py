@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +16,14 @@ from pydantic import Field, PrivateAttr
 from tracera_pipeline import config
 from tracera_pipeline.cache.redis_cache import PriceCache
 from tracera_pipeline.providers.base import PriceProvider
+from tracera_pipeline.providers.http_client import HttpSettings
+from tracera_pipeline.providers.registry import (
+    KNOWN_PROVIDERS,
+    ProviderEnvironment,
+    rate_limits,
+    split_list,
+    unknown_provider_message,
+)
 from tracera_pipeline.providers.synthetic import SyntheticMarket
 from tracera_pipeline.storage.database import ensure_database, redact
 from tracera_pipeline.storage.flavor import Flavor, FlavorRequest
@@ -110,23 +119,122 @@ class RedisResource(dg.ConfigurableResource):
 
 
 class MarketDataResource(dg.ConfigurableResource):
-    """Settings of every provider adapter; ``provider(name)`` builds one."""
+    """Settings of every provider adapter; ``provider(name)`` builds one.
+
+    Secrets (API keys, the Steam login cookie) are ``EnvVar``s in ``Definitions``:
+    resolved at run time, masked in the UI, and scrubbed from adapter errors.
+    """
 
     synthetic_items: int = Field(default=200, description="items the synthetic market simulates")
     synthetic_interval_seconds: int = Field(default=300, description="seconds between samples")
     synthetic_seed: int = Field(default=7)
 
-    def provider(self, name: str) -> PriceProvider:
+    steam_base_url: str = "https://steamcommunity.com"
+    steam_watchlist: str = Field(default="", description="market_hash_names, comma/newline list")
+    steam_currency: str = "USD"
+    steam_login_secure: str | None = Field(default=None, description="secret: history cookie")
+    skinport_base_url: str = "https://api.skinport.com/v1"
+    skinport_currency: str = "USD"
+    csfloat_base_url: str = "https://csfloat.com/api/v1"
+    csfloat_api_key: str | None = Field(default=None, description="secret")
+    pricempire_base_url: str = "https://api.pricempire.com"
+    pricempire_api_key: str | None = Field(default=None, description="secret")
+    pricempire_source: str = Field(default="buff163", description="price source to take")
+
+    rate_limits: str = Field(default="", description="overrides, e.g. steam=10/60,skinport=8/300")
+    http_connect_timeout_seconds: float = 5.0
+    http_read_timeout_seconds: float = 30.0
+    http_total_timeout_seconds: float = 300.0
+    http_max_retries: int = 4
+    http_max_response_mb: int = 128
+
+    def http_settings(self) -> HttpSettings:
+        return HttpSettings(
+            connect_timeout=self.http_connect_timeout_seconds,
+            read_timeout=self.http_read_timeout_seconds,
+            total_timeout=self.http_total_timeout_seconds,
+            max_retries=self.http_max_retries,
+            max_response_bytes=self.http_max_response_mb * 1024 * 1024,
+        )
+
+    def provider(
+        self, name: str, *, redis_client: redis.Redis | None = None, key_prefix: str = ""
+    ) -> PriceProvider:
+        """The adapter for ``name``; HTTP providers share a Redis rate budget when given one."""
         if name == "synthetic":
             return SyntheticMarket(
                 items=self.synthetic_items,
                 interval_seconds=self.synthetic_interval_seconds,
                 seed=self.synthetic_seed,
             )
-        raise dg.Failure(
-            description=f"provider {name!r} has no adapter; known providers: synthetic",
-            allow_retries=False,
+        if name not in KNOWN_PROVIDERS:
+            raise dg.Failure(description=unknown_provider_message(name), allow_retries=False)
+        env = ProviderEnvironment(
+            self.http_settings(), rate_limits(self.rate_limits), redis_client, key_prefix
         )
+        kwargs = {"http": env.http, "budget": env.budget(name)}
+        # Adapters are imported on demand: a location pays only for what it enables.
+        if name == "steam":
+            from tracera_pipeline.providers.steam import SteamSettings, build_steam_provider
+
+            return build_steam_provider(
+                SteamSettings(
+                    base_url=self.steam_base_url,
+                    currency=self.steam_currency,
+                    watchlist=split_list(self.steam_watchlist),
+                    login_secure=self.steam_login_secure or None,
+                ),
+                **kwargs,
+            )
+        if name == "skinport":
+            from tracera_pipeline.providers.skinport import (
+                SkinportSettings,
+                build_skinport_provider,
+            )
+
+            return build_skinport_provider(
+                SkinportSettings(base_url=self.skinport_base_url, currency=self.skinport_currency),
+                **kwargs,
+            )
+        if name == "csfloat":
+            from tracera_pipeline.providers.csfloat import CsfloatSettings, build_csfloat_provider
+
+            return build_csfloat_provider(
+                CsfloatSettings(
+                    base_url=self.csfloat_base_url, api_key=self.csfloat_api_key or None
+                ),
+                **kwargs,
+            )
+        from tracera_pipeline.providers.pricempire import (
+            PricempireSettings,
+            build_pricempire_provider,
+        )
+
+        return build_pricempire_provider(
+            PricempireSettings(
+                base_url=self.pricempire_base_url,
+                api_key=self.pricempire_api_key or None,
+                source=self.pricempire_source,
+            ),
+            **kwargs,
+        )
+
+
+# MarketDataResource field → (environment variable, default; None: optional secret)
+_MARKET_SETTINGS: dict[str, tuple[str, str | None]] = {
+    "steam_base_url": ("TRACERA_STEAM_BASE_URL", "https://steamcommunity.com"),
+    "steam_watchlist": ("TRACERA_STEAM_WATCHLIST", ""),
+    "steam_currency": ("TRACERA_STEAM_CURRENCY", "USD"),
+    "steam_login_secure": ("TRACERA_STEAM_LOGIN_SECURE", None),
+    "skinport_base_url": ("TRACERA_SKINPORT_BASE_URL", "https://api.skinport.com/v1"),
+    "skinport_currency": ("TRACERA_SKINPORT_CURRENCY", "USD"),
+    "csfloat_base_url": ("TRACERA_CSFLOAT_BASE_URL", "https://csfloat.com/api/v1"),
+    "csfloat_api_key": ("TRACERA_CSFLOAT_API_KEY", None),
+    "pricempire_base_url": ("TRACERA_PRICEMPIRE_BASE_URL", "https://api.pricempire.com"),
+    "pricempire_api_key": ("TRACERA_PRICEMPIRE_API_KEY", None),
+    "pricempire_source": ("TRACERA_PRICEMPIRE_SOURCE", "buff163"),
+    "rate_limits": ("TRACERA_PROVIDER_RATE_LIMITS", ""),
+}
 
 
 def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableResource]:
@@ -156,5 +264,10 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
             synthetic_items=env_int("TRACERA_SYNTHETIC_ITEMS", 200),
             synthetic_interval_seconds=env_int("TRACERA_SYNTHETIC_INTERVAL_SECONDS", 300),
             synthetic_seed=env_int("TRACERA_SYNTHETIC_SEED", 7),
+            **{
+                field: env(variable, default)
+                for field, (variable, default) in _MARKET_SETTINGS.items()
+                if default is not None or os.environ.get(variable)
+            },
         ),
     }

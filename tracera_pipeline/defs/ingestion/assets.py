@@ -4,7 +4,8 @@ import dagster as dg
 
 from tracera_pipeline.defs.ingestion.ingest import IngestReport, ingest_windows
 from tracera_pipeline.defs.partitions import BACKFILL_POLICY, HOURLY, partition_windows
-from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource
+from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
+from tracera_pipeline.providers.errors import ProviderConfigError
 from tracera_pipeline.storage import quality
 from tracera_pipeline.storage.items import provider_id as lookup_provider_id
 
@@ -59,7 +60,16 @@ def _metadata(report: IngestReport, flavor: str) -> dict[str, object]:
     }
 
 
-def build_provider_asset(provider: str) -> dg.AssetsDefinition:
+# Transient provider trouble outlasting the HTTP layer's own retries gets a few
+# more tries at the step level, spaced out (5 s, 10 s, 20 s, jittered).
+PROVIDER_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+def build_provider_asset(
+    provider: str, retry_policy: dg.RetryPolicy | None = PROVIDER_RETRY_POLICY
+) -> dg.AssetsDefinition:
     key = provider_asset_key(provider)
     positive = dg.AssetCheckSpec(
         "positive_prices", asset=key, description="no stored price is zero or negative"
@@ -74,18 +84,25 @@ def build_provider_asset(provider: str) -> dg.AssetsDefinition:
         description=f"Raw prices from {provider}, written to price_history via binary COPY.",
         partitions_def=HOURLY,
         pool=f"provider_{provider}",
-        retry_policy=dg.RetryPolicy(
-            max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-        ),
+        retry_policy=retry_policy,
         backfill_policy=BACKFILL_POLICY,
         kinds={"postgres", "polars"},
         check_specs=[positive, unique],
         metadata={"provider": provider, "table": "price_history"},
     )
     def _provider_prices(
-        context: dg.AssetExecutionContext, postgres: PostgresResource, market: MarketDataResource
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        market: MarketDataResource,
+        redis: RedisResource,
     ) -> dg.MaterializeResult:
-        source = market.provider(provider)
+        try:
+            source = market.provider(
+                provider, redis_client=redis.client(), key_prefix=redis.key_prefix
+            )
+        except ProviderConfigError as exc:
+            # Misconfiguration will not heal by retrying: fail this step only, at once.
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         windows = partition_windows(context)
         with postgres.connection() as conn:
             report = ingest_windows(

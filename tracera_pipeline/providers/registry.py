@@ -1,0 +1,79 @@
+"""What adapters share besides their own settings: HTTP settings, rate budgets, parsing
+of list and rate-limit settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import redis
+
+from tracera_pipeline.providers.http_client import HttpSettings
+from tracera_pipeline.providers.rate_budget import RateBudget
+
+KNOWN_PROVIDERS = ("synthetic", "steam", "skinport", "csfloat", "pricempire")
+
+# Requests per window each provider tolerates (see the README); overridable.
+DEFAULT_RATE_LIMITS = {
+    "steam": "20/60",  # ~20 a minute per IP; 429s then last minutes to hours
+    "skinport": "8/300",  # documented: 8 requests per 5 minutes
+    "csfloat": "10/60",  # undocumented; headers steer the rest
+    "pricempire": "6/3600",  # monthly quotas: a few catalogue calls an hour
+}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """``"20/60"``: 20 requests per 60 seconds."""
+        try:
+            requests, seconds = text.split("/")
+            limit = cls(int(requests), float(seconds))
+        except ValueError:
+            raise ValueError(f"rate limit {text!r} is not of the form REQUESTS/SECONDS") from None
+        if limit.requests < 1 or limit.seconds <= 0:
+            raise ValueError(f"rate limit {text!r} must allow at least 1 request per period")
+        return limit
+
+
+def rate_limits(overrides: str) -> dict[str, RateLimit]:
+    """Defaults, with ``"steam=10/60,skinport=8/300"`` style overrides applied."""
+    merged = dict(DEFAULT_RATE_LIMITS)
+    for entry in filter(None, (part.strip() for part in overrides.split(","))):
+        name, _, limit = entry.partition("=")
+        if name.strip() not in merged:
+            raise ValueError(f"rate limit for unknown provider {name.strip()!r}")
+        merged[name.strip()] = limit.strip()
+    return {name: RateLimit.parse(limit) for name, limit in merged.items()}
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """A newline- or comma-separated list (item names contain neither)."""
+    parts = text.replace("\n", ",").split(",")
+    return tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
+
+
+@dataclass(frozen=True)
+class ProviderEnvironment:
+    """Everything adapters need besides their own settings."""
+
+    http: HttpSettings
+    limits: Mapping[str, RateLimit]
+    redis_client: redis.Redis | None = None
+    key_prefix: str = ""
+
+    def budget(self, provider: str) -> RateBudget | None:
+        if self.redis_client is None:
+            return None
+        limit = self.limits[provider]
+        return RateBudget(
+            self.redis_client, provider, limit.requests, limit.seconds, prefix=self.key_prefix
+        )
+
+
+def unknown_provider_message(name: str) -> str:
+    return f"provider {name!r} has no adapter; known providers: {', '.join(KNOWN_PROVIDERS)}"
