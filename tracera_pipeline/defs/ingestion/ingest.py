@@ -100,7 +100,9 @@ def ingest_windows(
     report.rows_fetched = frame.height
     log.info(f"{provider.name}: fetched {frame.height} rows in {report.fetch_seconds:.2f}s")
 
-    validated = validate_prices(frame, fetch_start, fetch_end)
+    # Against the partitions' bounds, not `now`: a live snapshot is stamped when
+    # the answer arrives, a moment after the fetch began.
+    validated = validate_prices(frame, fetch_start, windows[-1].end)
     run_range = f"{windows[0].start.isoformat()}..{windows[-1].end.isoformat()}"
     if validated.rejected.height:
         _quarantine(conn, provider.name, run_range, validated.rejected)
