@@ -16,7 +16,7 @@ from tracera_pipeline.defs.ingestion.assets import (
     build_provider_asset,
     provider_asset_key,
 )
-from tracera_pipeline.defs.ingestion.schedules import ingest_current_window, ingest_prices_job
+from tracera_pipeline.defs.ingestion.schedules import build_ingest_job, ingest_current_window
 from tracera_pipeline.defs.portfolio.assets import build_portfolio_snapshots_asset
 from tracera_pipeline.defs.resources import default_resources
 from tracera_pipeline.defs.retention.jobs import raw_retention_job
@@ -59,7 +59,7 @@ def build_definitions(
     return dg.Definitions(
         assets=assets,
         asset_checks=freshness,
-        jobs=[ingest_prices_job, raw_retention_job],
+        jobs=[build_ingest_job(freshness), raw_retention_job],
         schedules=[ingest_current_window],
         sensors=[
             raw_retention_sensor,

@@ -96,23 +96,23 @@ def build_provider_asset(
         market: MarketDataResource,
         redis: RedisResource,
     ) -> dg.MaterializeResult:
-        try:
-            source = market.provider(
-                provider, redis_client=redis.client(), key_prefix=redis.key_prefix
-            )
-        except ProviderConfigError as exc:
-            # Misconfiguration will not heal by retrying: fail this step only, at once.
-            raise dg.Failure(description=str(exc), allow_retries=False) from None
         windows = partition_windows(context)
         with postgres.connection() as conn:
-            report = ingest_windows(
-                conn,
-                postgres.flavor,
-                source,
-                windows,
-                chunk_rows=postgres.copy_chunk_rows,
-                log=context.log,
-            )
+            try:
+                source = market.provider(
+                    provider, redis_client=redis.client(), key_prefix=redis.key_prefix
+                )
+                report = ingest_windows(
+                    conn,
+                    postgres.flavor,
+                    source,
+                    windows,
+                    chunk_rows=postgres.copy_chunk_rows,
+                    log=context.log,
+                )
+            except ProviderConfigError as exc:
+                # Misconfiguration does not heal by retrying: fail this step, at once.
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
             pid = lookup_provider_id(conn, provider)
             bad_prices = quality.non_positive_prices(
                 conn, pid, report.window_start, report.window_end
