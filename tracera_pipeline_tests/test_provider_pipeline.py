@@ -1,6 +1,7 @@
 """Real HTTP providers through Dagster: outages isolated, budgets shared, secrets kept."""
 
 import json
+import multiprocessing
 import threading
 import time
 from datetime import UTC, datetime
@@ -9,7 +10,7 @@ import dagster as dg
 from werkzeug import Request, Response
 
 from tracera_pipeline.definitions import build_assets, build_definitions
-from tracera_pipeline.defs.resources import MarketDataResource
+from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
 from tracera_pipeline_tests.helpers import key
 
 WATCHLIST = "AK-47 | Redline (Field-Tested),AWP | Asiimov (Field-Tested)"
@@ -72,6 +73,28 @@ def test_a_steam_outage_fails_only_its_step_and_keeps_its_secret(
     assert "secret-cookie-value" not in everything + caplog.text
 
 
+def _run_steam_partition(settings: dict, partition: str, results) -> None:
+    """One Dagster run in its own process, as the daemon would launch it."""
+    resources = {
+        "postgres": PostgresResource(**settings["postgres"]),
+        "redis": RedisResource(**settings["redis"]),
+        "market": MarketDataResource(**settings["market"]),
+    }
+    steam = [
+        a
+        for a in build_assets(["steam"], retry_policy=None)
+        if dg.AssetKey(["raw", "prices", "steam"]) in a.keys
+    ]
+    result = dg.materialize(
+        steam,
+        resources=resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key=partition,
+        raise_on_error=False,
+    )
+    results.put(result.success)
+
+
 def test_two_concurrent_runs_share_one_rate_budget(httpserver, resources, conn) -> None:
     seen: list[float] = []
     lock = threading.Lock()
@@ -83,30 +106,23 @@ def test_two_concurrent_runs_share_one_rate_budget(httpserver, resources, conn) 
 
     httpserver.expect_request("/steam/market/priceoverview/").respond_with_handler(overview)
     market = _market(httpserver, rate_limits="steam=2/1.5", http_total_timeout_seconds=20)
-    resources = {**resources, "market": market}
-    steam_asset = [
-        a
-        for a in build_assets(["steam"], retry_policy=None)
-        if dg.AssetKey(["raw", "prices", "steam"]) in a.keys
-    ]
+    settings = {
+        "postgres": resources["postgres"].model_dump(),
+        "redis": resources["redis"].model_dump(),
+        "market": market.model_dump(),
+    }
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
     partition = key(datetime.now(UTC))
-    results: list[bool] = []
-
-    def run() -> None:
-        result = dg.materialize(
-            steam_asset,
-            resources=resources,
-            instance=dg.DagsterInstance.ephemeral(),
-            partition_key=partition,
-        )
-        results.append(result.success)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert results == [True, True]
+    runs = [
+        ctx.Process(target=_run_steam_partition, args=(settings, partition, results))
+        for _ in range(2)
+    ]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(90)
+    assert [results.get(timeout=5), results.get(timeout=5)] == [True, True]
     seen.sort()
     assert len(seen) == 4
     # 2 requests per 1.5 s across both runs: the third waited for the window to slide.
@@ -115,7 +131,8 @@ def test_two_concurrent_runs_share_one_rate_budget(httpserver, resources, conn) 
     assert set(WATCHLIST.split(",")) <= names  # new names joined the catalogue
     prices = dict(
         conn.execute(
-            "SELECT i.market_hash_name, p.price_cents FROM price_history p JOIN items i USING (item_id)"
+            "SELECT i.market_hash_name, p.price_cents"
+            " FROM price_history p JOIN items i USING (item_id)"
         ).fetchall()
     )
     assert prices == {

@@ -46,6 +46,7 @@ from tracera_pipeline.providers.errors import (
 )
 from tracera_pipeline.providers.http_client import HttpSettings, JsonResponse, ProviderHttpClient
 from tracera_pipeline.providers.rate_budget import RateBudget
+from tracera_pipeline.providers.snapshot import snapshot_time
 from tracera_pipeline.providers.steam_prices import (
     SteamCurrency,
     parse_price_cents,
@@ -74,7 +75,6 @@ LOGIN_ENV = "TRACERA_STEAM_LOGIN_SECURE"
 CURRENCY_ENV = "TRACERA_STEAM_CURRENCY"
 
 _INT32_MAX = 2**31 - 1
-_ONE_MICROSECOND = timedelta(microseconds=1)
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -115,11 +115,6 @@ def _normalized_cookie(login_secure: str | None) -> str | None:
     value = (login_secure or "").strip()
     value = value.removeprefix("steamLoginSecure=").strip()
     return value or None
-
-
-def snapshot_time(now: datetime, window_start: datetime, window_end: datetime) -> datetime:
-    """``now`` clamped into ``[window_start, window_end)`` (see the module docstring)."""
-    return max(window_start, min(now, window_end - _ONE_MICROSECOND))
 
 
 def parse_history_time(text: str) -> datetime:
@@ -333,7 +328,7 @@ class SteamProvider:
         # 500 {"success":false} is Steam's answer for an unknown name: read it
         # instead of letting the client retry it (which would spend rate budget).
         results = self._get_all("market/priceoverview/", params, ok_statuses=(500,))
-        observed = snapshot_time(self._clock(), window_start, window_end)
+        observed = snapshot_time(window_start, window_end, now=self._clock())
         rows, errors, answered = [], [], 0
         for name, result in zip(self.watchlist, results, strict=True):
             data, error = self._answer(PRICEOVERVIEW, name, result, stats)

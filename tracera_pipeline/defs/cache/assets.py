@@ -1,7 +1,7 @@
 """Redis: ``cache/latest_prices`` and ``cache/volatility_rankings``."""
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -37,7 +37,9 @@ def build_latest_prices_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         # Only the run's newest window matters: earlier ones are superseded by it.
         until = min(partition_windows(context)[-1].end, datetime.now(UTC))
         with postgres.connection() as conn:
-            prices = latest_prices_before(conn, until)
+            prices = latest_prices_before(
+                conn, until, timedelta(seconds=redis.latest_price_ttl_seconds)
+            )
         cache = redis.cache()
         written = cache.set_latest_prices(prices)
         cache.publish(
