@@ -57,14 +57,19 @@ def test_a_steam_outage_fails_only_its_step_and_keeps_its_secret(
     resources = {**resources, "market": market}
     defs = build_definitions(["synthetic", "steam"], resources=resources, retry_policy=None)
     instance = dg.DagsterInstance.ephemeral()
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    partition = key(datetime.now(UTC))
     run = defs.resolve_job_def("ingest_prices").execute_in_process(
-        partition_key=key(datetime.now(UTC)), instance=instance, raise_on_error=False
+        partition_key=partition, instance=instance, raise_on_error=False
     )
     failures = [e for e in run.all_events if e.event_type_value == "STEP_FAILURE"]
     assert [e.step_key for e in failures] == ["raw__prices__steam"]
     message = _error_text(failures[0].event_specific_data.error)
     assert "steam /market/priceoverview/" in message
     assert conn.execute("SELECT count(*) FROM price_history").fetchone()[0] > 0  # synthetic
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+    price_1h = dg.AssetKey(["aggregates", "price_1h"])
+    assert after.get_requested_partitions(price_1h) == {partition}  # downstream goes on
     assert len([r for r, _ in httpserver.log if "priceoverview" in r.path]) >= 2
     everything = " ".join(
         str(r.event_log_entry) for r in instance.get_records_for_run(run.run_id).records

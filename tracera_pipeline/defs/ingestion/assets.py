@@ -46,6 +46,7 @@ def _metadata(report: IngestReport, flavor: str) -> dict[str, object]:
         "rows_fetched": report.rows_fetched,
         "rows_rejected": report.rows_rejected,
         "rejection_reasons": dg.MetadataValue.json(report.rejection_reasons),
+        "provider_stats": dg.MetadataValue.json(report.provider_stats),
         "rows_replaced": report.rows_replaced,
         "provider_latency_ms": round(report.fetch_seconds * 1000, 1),
         "write_seconds": round(report.write_seconds, 3),

@@ -37,6 +37,8 @@ class IngestReport:
     # Partitions a live-only provider cannot fill (recorded as 0 rows, flagged).
     history_unavailable: list[str] = field(default_factory=list)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
+    # The adapter's own counts (e.g. Steam: priced, no_price, unknown, failed).
+    provider_stats: dict[str, int] = field(default_factory=dict)
     preview: pl.DataFrame | None = None
 
 
@@ -98,6 +100,7 @@ def ingest_windows(
     frame = provider.fetch(fetch_start, fetch_end)
     report.fetch_seconds = time.perf_counter() - started
     report.rows_fetched = frame.height
+    report.provider_stats = dict(getattr(provider, "last_stats", None) or {})
     log.info(f"{provider.name}: fetched {frame.height} rows in {report.fetch_seconds:.2f}s")
 
     # Against the partitions' bounds, not `now`: a live snapshot is stamped when
