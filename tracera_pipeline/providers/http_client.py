@@ -167,7 +167,8 @@ class ProviderHttpClient:
         endpoint = "/" + path.lstrip("/")
         return JsonResponse(raw.status, self.decode_json(endpoint, raw), raw.headers, raw.seconds)
 
-    def decode_json(self, endpoint: str, raw: RawResponse) -> Any:
+    def require_json(self, endpoint: str, raw: RawResponse) -> None:
+        """Refuse a non-JSON answer (e.g. an HTML error or login page from a proxy)."""
         content_type = raw.headers.get("content-type", "")
         if "json" not in content_type.lower():
             raise ProviderResponseError(
@@ -176,6 +177,9 @@ class ProviderHttpClient:
                 f"expected JSON, got content-type {content_type or 'none'!r}"
                 f" ({len(raw.body)} bytes starting {self.scrub(repr(raw.body[:60]))})",
             )
+
+    def decode_json(self, endpoint: str, raw: RawResponse) -> Any:
+        self.require_json(endpoint, raw)
         try:
             return json.loads(raw.body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

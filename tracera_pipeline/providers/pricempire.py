@@ -171,15 +171,7 @@ class PricempireProvider:
     def _get_body(self) -> bytes:
         params = {"sources": self.settings.source, "currency": self.settings.currency}
         raw = self.client.get(PRICES_ENDPOINT, params)
-        content_type = raw.headers.get("content-type", "")
-        if "json" not in content_type.lower():
-            # e.g. an HTML error or login page from a proxy in front of the API
-            raise ProviderResponseError(
-                self.name,
-                PRICES_ENDPOINT,
-                f"expected JSON, got content-type {content_type or 'none'!r}"
-                f" ({len(raw.body)} bytes starting {self.client.scrub(repr(raw.body[:60]))})",
-            )
+        self.client.require_json(PRICES_ENDPOINT, raw)
         return raw.body
 
 
