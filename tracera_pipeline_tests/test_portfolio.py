@@ -13,6 +13,7 @@ from tracera_pipeline.portfolio.loader import (
     parse_portfolio_file,
 )
 from tracera_pipeline.portfolio.valuation import snapshot_portfolios
+from tracera_pipeline.providers.base import PRICE_SCHEMA
 from tracera_pipeline.storage.price_writer import write_price_window
 from tracera_pipeline_tests.helpers import T0, with_item_ids
 
@@ -24,13 +25,7 @@ def _prices(conn, flavor, rows: list[tuple]) -> None:
     frame = pl.DataFrame(
         rows,
         orient="row",
-        schema={
-            "time": pl.Datetime("us", "UTC"),
-            "market_hash_name": pl.String,
-            "price_cents": pl.Int64,
-            "volume": pl.Int32,
-            "listings": pl.Int32,
-        },
+        schema=PRICE_SCHEMA,
     )
     ids = with_item_ids(conn, frame)
     write_price_window(

@@ -6,6 +6,7 @@ from datetime import timedelta
 import polars as pl
 import psycopg
 
+from tracera_pipeline.providers.base import PRICE_SCHEMA
 from tracera_pipeline.storage.price_writer import WriteMode, write_price_window
 from tracera_pipeline_tests.helpers import T0, raw_rows, with_item_ids
 
@@ -31,13 +32,7 @@ def _frame(
             "volume": volume if volume is not None else [1] * n,
             "listings": listings if listings is not None else [2] * n,
         },
-        schema={
-            "time": pl.Datetime("us", "UTC"),
-            "market_hash_name": pl.String,
-            "price_cents": pl.Int64,
-            "volume": pl.Int32,
-            "listings": pl.Int32,
-        },
+        schema=PRICE_SCHEMA,
     )
 
 
