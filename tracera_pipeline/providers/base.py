@@ -19,10 +19,6 @@ PRICE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def empty_prices() -> pl.DataFrame:
-    return pl.DataFrame(schema=PRICE_SCHEMA)
-
-
 class PriceProvider(Protocol):
     """Turns a market API into price rows for a time window."""
 

@@ -183,7 +183,3 @@ def item_names(count: int) -> list[str]:
     if count > len(catalogue):
         raise ValueError(f"the synthetic catalogue has {len(catalogue)} items; asked for {count}")
     return list(catalogue[:count])
-
-
-def catalogue_size() -> int:
-    return len(_catalogue())

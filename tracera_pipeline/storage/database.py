@@ -7,7 +7,6 @@ import logging
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +44,3 @@ def ensure_database(url: str) -> bool:
             return False  # created concurrently by another process: fine
     log.info("created database %s", name)
     return True
-
-
-def drop_database(url: str) -> None:
-    name = database_name(url)
-    with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def open_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:
-    pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=False, name="tracera")
-    pool.open(wait=True, timeout=30)
-    return pool
