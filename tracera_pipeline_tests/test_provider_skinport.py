@@ -225,13 +225,22 @@ def test_error_body_ids_are_reported(httpserver: HTTPServer) -> None:
         _provider(httpserver).fetch(*_window())
 
 
-def test_prices_in_another_currency_are_refused(httpserver: HTTPServer) -> None:
+def test_rows_in_another_currency_are_quarantined_and_the_rest_land(
+    httpserver: HTTPServer,
+) -> None:
     _serve_brotli(
-        httpserver, [_item("AK-47 | Redline (Field-Tested)", 18.5, 3) | {"currency": "EUR"}]
+        httpserver,
+        [
+            _item("AK-47 | Redline (Field-Tested)", 18.5, 3) | {"currency": "EUR"},
+            _item("AWP | Asiimov (Field-Tested)", 95.1, 2),
+        ],
     )
-
-    with pytest.raises(ProviderResponseError, match="asked for USD, got 'EUR'"):
-        _provider(httpserver).fetch(*_window())
+    start, end = _window()
+    result = validate_prices(_provider(httpserver).fetch(start, end), start, end)
+    assert result.accepted.get_column("price_cents").to_list() == [9510]
+    assert result.rejected.select("market_hash_name", "raw_price", "reason").rows() == [
+        ("AK-47 | Redline (Field-Tested)", "18.5", "currency 'EUR', expected USD")
+    ]
 
 
 @pytest.mark.parametrize("body", [{"items": []}, [["AK-47 | Redline (Field-Tested)", 1.0]]])

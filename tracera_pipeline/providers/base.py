@@ -19,6 +19,12 @@ PRICE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# Optional column an adapter sets on rows it knows are unusable, with the reason;
+# validation quarantines them under that reason. (``raw_price`` may carry the
+# provider's original value for the quarantine too.)
+INVALID_REASON = "invalid_reason"
+
+
 class PriceProvider(Protocol):
     """Turns a market API into price rows for a time window."""
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from tracera_pipeline.providers.base import PRICE_SCHEMA
+from tracera_pipeline.providers.base import INVALID_REASON, PRICE_SCHEMA
 from tracera_pipeline.providers.errors import ProviderHTTPError, ProviderResponseError
 from tracera_pipeline.providers.http_client import HttpSettings, ProviderHttpClient
 from tracera_pipeline.providers.rate_budget import RateBudget
@@ -43,7 +43,11 @@ log = logging.getLogger(__name__)
 CS2_APP_ID = 730
 ITEMS_ENDPOINT = "/items"
 # PRICE_SCHEMA plus the provider's own price text, kept for the quarantine table.
-SKINPORT_SCHEMA: dict[str, pl.DataType] = {**PRICE_SCHEMA, "raw_price": pl.String()}
+SKINPORT_SCHEMA: dict[str, pl.DataType] = {
+    **PRICE_SCHEMA,
+    "raw_price": pl.String(),
+    INVALID_REASON: pl.String(),
+}
 # Statuses whose ``{"errors":[{"id","message"}]}`` body is worth reading ourselves;
 # 429 and 5xx stay with the shared client, which waits and retries them.
 _EXPLAINED_STATUSES = (400, 401, 403, 404, 406, 422)
@@ -143,30 +147,27 @@ def items_to_frame(
     items: list[dict[str, Any]], observed: datetime, currency: str
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Catalogue rows → one row per name (plus rows validation should reject)."""
-    names, prices, raws, listings = [], [], [], []
+    names, prices, raws, listings, reasons = [], [], [], [], []
     no_listing = 0
     for item in items:
         quantity = _quantity(item.get("quantity"))
         if item.get("min_price") is None and quantity == 0:
             no_listing += 1
             continue
-        if item.get("currency") not in (None, currency):
-            # A silent currency switch would store euros as dollars.
-            raise ProviderResponseError(
-                "skinport",
-                ITEMS_ENDPOINT,
-                f"asked for {currency}, got {item.get('currency')!r} prices",
-            )
+        # A row in another currency would store euros as dollars: quarantine it
+        # (no usable price, so it never merges with a good row of that name).
+        foreign = item.get("currency") not in (None, currency)
         name = item.get("market_hash_name")
         names.append(name if isinstance(name, str) else None)
-        prices.append(price_to_cents(item.get("min_price")))
+        prices.append(None if foreign else price_to_cents(item.get("min_price")))
+        reasons.append(
+            f"currency {item.get('currency')!r}, expected {currency}" if foreign else None
+        )
         raws.append(raw_text(item.get("min_price")))
         listings.append(quantity)
     columns = {"market_hash_name": names, "price_cents": prices, "listings": listings}
-    rows = pl.DataFrame(
-        columns | {"raw_price": raws},
-        schema={name: SKINPORT_SCHEMA[name] for name in [*columns, "raw_price"]},
-    )
+    columns |= {"raw_price": raws, INVALID_REASON: reasons}
+    rows = pl.DataFrame(columns, schema={name: SKINPORT_SCHEMA[name] for name in columns})
     frame = collapse_versions(rows).with_columns(
         pl.lit(observed, dtype=SKINPORT_SCHEMA["time"]).alias("time"),
         pl.lit(None, dtype=pl.Int32()).alias("volume"),

@@ -7,6 +7,8 @@ from datetime import datetime
 
 import polars as pl
 
+from tracera_pipeline.providers.base import INVALID_REASON
+
 # Above this a price is a parsing or unit error, not a market price ($10M).
 MAX_PRICE_CENTS = 1_000_000_000
 
@@ -17,10 +19,18 @@ class Validated:
     rejected: pl.DataFrame  # the offending rows plus a ``reason`` column
 
 
-def _reason(window_start: datetime, window_end: datetime) -> pl.Expr:
+def _reason(frame: pl.DataFrame, window_start: datetime, window_end: datetime) -> pl.Expr:
     name = pl.col("market_hash_name")
     price = pl.col("price_cents")
+    # An adapter that knows a row is unusable (e.g. priced in another currency)
+    # says why in ``invalid_reason``; that reason comes first.
+    adapter = (
+        [(pl.col(INVALID_REASON).is_not_null(), pl.col(INVALID_REASON))]
+        if INVALID_REASON in frame.columns
+        else []
+    )
     checks = [
+        *adapter,
         (name.is_null() | (name.str.strip_chars() == ""), "empty market_hash_name"),
         (pl.col("time").is_null(), "missing time"),
         (
@@ -35,13 +45,14 @@ def _reason(window_start: datetime, window_end: datetime) -> pl.Expr:
     ]
     expr = pl.lit(None, dtype=pl.String)
     for condition, reason in reversed(checks):
-        expr = pl.when(condition.fill_null(False)).then(pl.lit(reason)).otherwise(expr)
+        value = reason if isinstance(reason, pl.Expr) else pl.lit(reason)
+        expr = pl.when(condition.fill_null(False)).then(value).otherwise(expr)
     return expr
 
 
 def validate_prices(frame: pl.DataFrame, window_start: datetime, window_end: datetime) -> Validated:
     """Split ``frame`` into rows fit to write and rows to quarantine (first failing rule)."""
-    tagged = frame.with_columns(_reason(window_start, window_end).alias("reason"))
+    tagged = frame.with_columns(_reason(frame, window_start, window_end).alias("reason"))
     # Among otherwise valid rows, a repeated (name, time) keeps its first occurrence.
     valid = pl.col("reason").is_null()
     repeated = valid & ~pl.struct("market_hash_name", "time").is_first_distinct().over(valid)
@@ -52,5 +63,7 @@ def validate_prices(frame: pl.DataFrame, window_start: datetime, window_end: dat
         .alias("reason")
     )
     accepted = tagged.filter(pl.col("reason").is_null()).drop("reason")
+    if INVALID_REASON in accepted.columns:
+        accepted = accepted.drop(INVALID_REASON)
     rejected = tagged.filter(pl.col("reason").is_not_null())
     return Validated(accepted=accepted, rejected=rejected)
