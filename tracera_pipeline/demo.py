@@ -8,6 +8,7 @@ from importlib import resources as package_files
 from pathlib import Path
 
 import dagster as dg
+from psycopg import sql
 
 from tracera_pipeline.analytics.volatility import top_volatile
 from tracera_pipeline.definitions import build_assets
@@ -57,7 +58,9 @@ def run_demo(
     with postgres.connection() as conn:
         rows = conn.execute("SELECT count(*) FROM price_history").fetchone()[0]
         agg = {
-            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            table: conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            ).fetchone()[0]
             for table in ("price_1h", "price_24h", "price_7d")
         }
         top = top_volatile(conn, "1h", as_of, limit=5)

@@ -82,3 +82,10 @@ def raw_rows(conn: psycopg.Connection) -> pl.DataFrame:
         },
         orient="row",
     )
+
+
+class Sleeps(list):
+    """A ``sleep`` stand-in that records the waits asked for."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)

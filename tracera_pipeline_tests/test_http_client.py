@@ -20,6 +20,7 @@ from tracera_pipeline.providers.errors import (
 from tracera_pipeline.providers.http_client import HttpSettings, ProviderHttpClient
 from tracera_pipeline.providers.rate_budget import RateBudget
 from tracera_pipeline_tests.conftest import REDIS_URL
+from tracera_pipeline_tests.helpers import Sleeps
 
 FAST = HttpSettings(
     read_timeout=0.3,
@@ -31,11 +32,6 @@ FAST = HttpSettings(
     max_response_bytes=10_000,
 )
 OK = {"success": True}
-
-
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def _client(server: HTTPServer, sleeps: Sleeps | None = None, **kwargs) -> ProviderHttpClient:

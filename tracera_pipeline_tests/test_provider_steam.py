@@ -34,6 +34,7 @@ from tracera_pipeline.providers.steam import (
 from tracera_pipeline.providers.steam_prices import parse_price_cents, parse_volume
 from tracera_pipeline.providers.validation import validate_prices
 from tracera_pipeline.storage.price_writer import WriteMode
+from tracera_pipeline_tests.helpers import Sleeps
 
 FAST = HttpSettings(
     connect_timeout=0.5,
@@ -52,11 +53,6 @@ CASE = "Kilowatt Case"
 TYPO = "AWP | Asiimov"  # no wear: Steam does not know it
 
 Make = Callable[..., SteamProvider]
-
-
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 @pytest.fixture

@@ -75,11 +75,8 @@ def _encode_group(
 def encode_rows(frame: pl.DataFrame, columns: tuple[Column, ...] = PRICE_HISTORY_COLUMNS) -> bytes:
     """The tuples of ``frame`` in binary COPY format (no header or trailer)."""
     nullable = [c for c in columns if c.nullable]
-    if (
-        not nullable
-        or frame.select(pl.any_horizontal(pl.col(c.name).is_null() for c in nullable).any()).item()
-        is False
-    ):
+    any_null = pl.any_horizontal(pl.col(c.name).is_null() for c in nullable).any()
+    if not nullable or not frame.select(any_null).item():
         return _encode_group(frame, columns, (False,) * len(columns))
     # Rare path: split rows by their NULL pattern; row order does not matter to COPY.
     masks = [pl.col(c.name).is_null() if c.nullable else pl.lit(False) for c in columns]

@@ -7,7 +7,6 @@ from tracera_pipeline.defs.partitions import BACKFILL_POLICY, HOURLY, partition_
 from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
 from tracera_pipeline.providers.errors import ProviderConfigError
 from tracera_pipeline.storage import quality
-from tracera_pipeline.storage.items import provider_id as lookup_provider_id
 
 RAW_GROUP = "ingestion"
 
@@ -114,11 +113,9 @@ def build_provider_asset(
             except ProviderConfigError as exc:
                 # Misconfiguration does not heal by retrying: fail this step, at once.
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
-            pid = lookup_provider_id(conn, provider)
-            bad_prices = quality.non_positive_prices(
-                conn, pid, report.window_start, report.window_end
-            )
-            duplicates = quality.duplicate_keys(conn, pid, report.window_start, report.window_end)
+            window = (report.provider_id, report.window_start, report.window_end)
+            bad_prices = quality.non_positive_prices(conn, *window)
+            duplicates = quality.duplicate_keys(conn, *window)
         return dg.MaterializeResult(
             metadata=_metadata(report, postgres.flavor.value),
             check_results=[

@@ -25,6 +25,7 @@ PREVIEW_ROWS = 10
 @dataclass
 class IngestReport:
     provider: str
+    provider_id: int
     window_start: datetime
     window_end: datetime
     partitions: int
@@ -79,7 +80,9 @@ def ingest_windows(
     now = now or datetime.now(UTC)
     log = log or logging.getLogger(__name__)
     start, end = windows[0].start, windows[-1].end
-    report = IngestReport(provider.name, start, end, len(windows))
+    report = IngestReport(
+        provider.name, lookup_provider_id(conn, provider.name), start, end, len(windows)
+    )
     if not provider.supports_history:
         # A live-only provider can only fill the window that contains "now".
         report.history_unavailable = [
@@ -125,13 +128,12 @@ def ingest_windows(
     rows = rows.select("time", "item_id", "price_cents", "volume", "listings")
     by_hour = _split_by_window(rows, windows)
 
-    provider_id = lookup_provider_id(conn, provider.name)
     for window, part in by_hour:
         result = write_price_window(
             conn,
             part,
             flavor=flavor,
-            provider_id=provider_id,
+            provider_id=report.provider_id,
             window_start=window.start,
             window_end=window.end,
             mode=provider.write_mode,
