@@ -9,8 +9,11 @@ import dagster as dg
 
 from tracera_pipeline import config
 from tracera_pipeline.defs.aggregates.assets import build_aggregate_assets
-from tracera_pipeline.defs.analytics.assets import item_volatility
-from tracera_pipeline.defs.cache.assets import build_latest_prices_asset, volatility_rankings
+from tracera_pipeline.defs.analytics.assets import item_volatility, market_spreads
+from tracera_pipeline.defs.cache.assets import (
+    build_latest_prices_asset,
+    build_volatility_rankings_asset,
+)
 from tracera_pipeline.defs.ingestion.assets import (
     PROVIDER_RETRY_POLICY,
     build_provider_asset,
@@ -33,9 +36,10 @@ def build_assets(
         *raw,
         *build_aggregate_assets(raw_keys),
         item_volatility,
-        build_latest_prices_asset(raw_keys),
-        volatility_rankings,
-        build_portfolio_snapshots_asset(raw_keys),
+        market_spreads,
+        build_latest_prices_asset(raw_keys, providers),
+        build_volatility_rankings_asset(providers),
+        build_portfolio_snapshots_asset(raw_keys, providers),
     ]
 
 

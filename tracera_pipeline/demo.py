@@ -10,12 +10,14 @@ from pathlib import Path
 import dagster as dg
 from psycopg import sql
 
-from tracera_pipeline.analytics.volatility import top_volatile
+from tracera_pipeline import config
+from tracera_pipeline.analytics.volatility import WINDOWS, top_volatile
 from tracera_pipeline.definitions import build_assets
 from tracera_pipeline.defs.partitions import HOURLY
 from tracera_pipeline.defs.resources import default_resources
 from tracera_pipeline.portfolio.loader import load_portfolios, parse_portfolio_file
 from tracera_pipeline.providers.item_names import item_names
+from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS
 from tracera_pipeline.storage.items import resolve_item_ids
 
 DEMO_HOURS = 48
@@ -23,6 +25,13 @@ DEMO_HOURS = 48
 
 def sample_portfolios_path() -> Path:
     return Path(str(package_files.files("tracera_pipeline") / "sample_data" / "portfolios.json"))
+
+
+def demo_markets() -> list[str]:
+    """The enabled providers; with only ``synthetic``, every simulated market, so the
+    demo shows multi-market output (per-market numbers, spreads) without network."""
+    enabled = config.enabled_providers()
+    return list(SYNTHETIC_MARKETS) if enabled == ["synthetic"] else enabled
 
 
 def run_demo(
@@ -33,6 +42,8 @@ def run_demo(
 ) -> dg.ExecuteInProcessResult:
     resources = default_resources(resolve=True)
     postgres, redis, market = resources["postgres"], resources["redis"], resources["market"]
+    pricing = resources["pricing"]
+    markets = demo_markets()
     now = now or datetime.now(UTC)
     # The last `hours` complete hours.
     last = HOURLY.get_partition_key_for_timestamp((now - timedelta(hours=1)).timestamp())
@@ -42,9 +53,9 @@ def run_demo(
         catalogue = resolve_item_ids(conn, item_names(market.provider("synthetic").items))
         holdings = load_portfolios(conn, parse_portfolio_file(sample_portfolios_path()))
     echo(f"catalogue: {catalogue.height} items; sample portfolios: {holdings} holdings")
-    echo(f"materializing partitions {first} .. {last} for every asset (synthetic provider)")
+    echo(f"materializing partitions {first} .. {last} for every asset; markets: {markets}")
     result = dg.materialize(
-        build_assets(["synthetic"]),
+        build_assets(markets),
         resources=resources,
         instance=dg.DagsterInstance.ephemeral(),
         tags={
@@ -55,27 +66,60 @@ def run_demo(
         raise_on_error=True,
     )
     as_of = HOURLY.time_window_for_partition_key(last).end
+    currency = pricing.currency_code()
+    policy = pricing.policy(markets)
     with postgres.connection() as conn:
-        rows = conn.execute("SELECT count(*) FROM price_history").fetchone()[0]
+        rows = conn.execute(
+            "SELECT p.name, count(*) FROM price_history JOIN providers p USING (provider_id)"
+            " GROUP BY 1 ORDER BY 1"
+        ).fetchall()
         agg = {
             table: conn.execute(
                 sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
             ).fetchone()[0]
             for table in ("price_1h", "price_24h", "price_7d")
         }
-        top = top_volatile(conn, "1h", as_of, limit=5)
+        tops = {
+            (window, m): top_volatile(conn, window, as_of, market=m, limit=3)
+            for window in WINDOWS
+            for m in markets
+        }
+        spreads = conn.execute(
+            "SELECT i.market_hash_name, s.prices, s.cheapest_market, s.best_net_market,"
+            " s.spread_pct, s.net_spread_pct FROM market_spreads s JOIN items i USING (item_id)"
+            " WHERE s.bucket = %s ORDER BY s.net_spread_pct DESC, s.item_id LIMIT 5",
+            (as_of - timedelta(hours=1),),
+        ).fetchall()
         values = conn.execute(
-            "SELECT p.name, s.value_cents, s.items_priced, s.items_held FROM portfolio_snapshots s"
-            " JOIN portfolios p USING (portfolio_id) WHERE s.time = %s ORDER BY p.name",
+            "SELECT p.name, s.value_cents, s.items_priced, s.items_held, s.priced_by"
+            " FROM portfolio_snapshots s JOIN portfolios p USING (portfolio_id)"
+            " WHERE s.time = %s ORDER BY p.name",
             (as_of,),
         ).fetchall()
-    cached = redis.cache().top_volatile("1h", 5)
-    echo(f"price_history: {rows} rows; aggregates: {agg}")
-    echo(f"most volatile items (1h buckets over the last day, as of {as_of:%Y-%m-%d %H:%M} UTC):")
-    for _, name, cv, stddev in top:
-        echo(f"  {name:<60} cv {cv:.4f}  σ {stddev / 100:,.2f} $")
+    cache = redis.cache()
+    echo(f"price_history rows per market: {dict(rows)}; aggregates: {agg}")
+    echo(f"prices in {currency}; reference rule {policy.describe()}")
+    echo(f"most volatile items per market (sliding windows ending {as_of:%Y-%m-%d %H:%M} UTC):")
+    for (window, m), top in tops.items():
+        for r in top:
+            echo(
+                f"  {window:>3} {m:<16} {r.market_hash_name:<52}"
+                f" cv {r.coefficient_of_variation:.4f}"
+                f"  σ {r.stddev_cents / 100:,.2f}  mean {r.mean_cents / 100:,.2f}"
+            )
+    if len(markets) > 1:
+        echo(f"top cross-market spreads, hour ending {as_of:%H:%M} UTC (net of seller fees):")
+        for name, prices, buy, sell, gross, net in spreads:
+            quoted = ", ".join(f"{m} {p / 100:,.2f}" for m, p in sorted(prices.items()))
+            echo(f"  {name:<52} buy {buy}, sell {sell}: {gross:5.1f}% gross, {net:5.1f}% net")
+            echo(f"    {quoted}")
     echo(f"portfolio values as of {as_of:%Y-%m-%d %H:%M} UTC:")
-    for name, value, priced, held in values:
-        echo(f"  {name:<20} {value / 100:>14,.2f} $  ({priced}/{held} items priced)")
-    echo(f"redis: {redis.cache().ranking_key('1h')} holds the top {len(cached)} shown above")
+    for name, value, priced, held, priced_by in values:
+        echo(
+            f"  {name:<20} {value / 100:>14,.2f} {currency}  ({priced}/{held} items priced;"
+            f" by {priced_by or {}})"
+        )
+    sizes = {w: cache.client.zcard(cache.ranking_key(w)) for w in WINDOWS}
+    echo(f"redis: rankings {', '.join(f'{cache.ranking_key(w)}={n}' for w, n in sizes.items())}")
+    echo(f"redis: {cache.spreads_key()} holds {cache.client.zcard(cache.spreads_key())} items")
     return result

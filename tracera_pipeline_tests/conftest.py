@@ -17,6 +17,7 @@ import redis
 from psycopg import sql
 
 from tracera_pipeline import config
+from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
 from tracera_pipeline.storage.database import ensure_database, maintenance_url
 from tracera_pipeline.storage.flavor import Flavor, FlavorRequest, timescaledb_usable
@@ -138,4 +139,5 @@ def resources(database_url: str, flavor: Flavor, redis_prefix: str) -> dict[str,
         "postgres": PostgresResource(database_url=database_url, storage_flavor=flavor.value),
         "redis": RedisResource(redis_url=REDIS_URL, key_prefix=redis_prefix),
         "market": MarketDataResource(synthetic_items=20, synthetic_interval_seconds=600),
+        "pricing": PricingResource(),
     }

@@ -43,9 +43,10 @@ def load_synthetic(
     items: int = 10,
     interval: int = 600,
     provider_id: int = 1,
+    market_name: str = "synthetic",
 ) -> pl.DataFrame:
-    """Write synthetic prices for [start, end) day by day; returns the raw frame."""
-    market = SyntheticMarket(items=items, interval_seconds=interval)
+    """Write one simulated market's prices for [start, end) day by day; returns the raw frame."""
+    market = SyntheticMarket.for_market(market_name, items=items, interval_seconds=interval)
     frame = market.fetch(start, end)
     rows = with_item_ids(conn, frame)
     day = start

@@ -1,4 +1,5 @@
-"""Aggregates equal a direct polars recomputation, and both flavours agree exactly."""
+"""Aggregates equal a direct polars recomputation per item and market, and both
+flavours agree exactly."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,22 @@ from tracera_pipeline_tests.helpers import T0, load_synthetic, raw_rows
 START = T0 - timedelta(days=2, hours=5)  # spans two ISO weeks and partial days
 END = T0 + timedelta(days=3, hours=7)
 MONDAY = datetime(2000, 1, 3, tzinfo=UTC)
+COLUMNS = [
+    "bucket",
+    "item_id",
+    "provider_id",
+    "samples",
+    "min_cents",
+    "max_cents",
+    "total_volume",
+    "avg_cents",
+    "stddev_cents",
+    "sum_cents",
+    "sum_sq_cents",
+    "sum_t",
+    "sum_t_sq",
+    "sum_t_cents",
+]
 
 
 def _refresh_all(conn: psycopg.Connection, flavor: Flavor, start: datetime, end: datetime) -> None:
@@ -20,27 +37,19 @@ def _refresh_all(conn: psycopg.Connection, flavor: Flavor, start: datetime, end:
         refresh_level(conn, flavor, LEVELS[level], start, end)
 
 
+def _load_two_markets(conn, flavor, start, end, items: int, interval: int) -> None:
+    load_synthetic(conn, flavor, start, end, items=items, interval=interval)
+    load_synthetic(
+        conn, flavor, start, end, items=items, interval=interval, provider_id=6,
+        market_name="synthetic_steam",
+    )  # fmt: skip
+
+
 def _stored(conn: psycopg.Connection, table: str) -> pl.DataFrame:
     rows = conn.execute(
-        f"SELECT bucket, item_id, samples, min_cents, max_cents, total_volume, avg_cents,"
-        f" stddev_cents, sum_cents, sum_sq_cents FROM {table} ORDER BY bucket, item_id"
+        f"SELECT {', '.join(COLUMNS)} FROM {table} ORDER BY bucket, item_id, provider_id"
     ).fetchall()
-    return pl.DataFrame(
-        rows,
-        orient="row",
-        schema=[
-            "bucket",
-            "item_id",
-            "samples",
-            "min_cents",
-            "max_cents",
-            "total_volume",
-            "avg_cents",
-            "stddev_cents",
-            "sum_cents",
-            "sum_sq_cents",
-        ],
-    )
+    return pl.DataFrame(rows, orient="row", schema=COLUMNS, infer_schema_length=None)
 
 
 def _expected(raw: pl.DataFrame, width: timedelta) -> pl.DataFrame:
@@ -48,33 +57,43 @@ def _expected(raw: pl.DataFrame, width: timedelta) -> pl.DataFrame:
     width_us = int(width.total_seconds() * 1_000_000)
     epoch = pl.col("time").dt.epoch("us")
     bucket = ((epoch - origin_us) // width_us * width_us + origin_us).cast(pl.Datetime("us", "UTC"))
+    # whole seconds (samples fall on whole seconds); 128-bit: Σt² overflows 64 bits
+    t = ((epoch - origin_us) // 1_000_000).cast(pl.Int128)
+    price = pl.col("price_cents")
     return (
-        raw.with_columns(bucket.alias("bucket"))
-        .group_by("bucket", "item_id")
+        raw.with_columns(bucket.alias("bucket"), t.alias("t"))
+        .group_by("bucket", "item_id", "provider_id")
         .agg(
             pl.len().alias("samples"),
-            pl.col("price_cents").min().alias("min_cents"),
-            pl.col("price_cents").max().alias("max_cents"),
+            price.min().alias("min_cents"),
+            price.max().alias("max_cents"),
             pl.col("volume").sum().alias("total_volume"),
-            pl.col("price_cents").mean().alias("avg_cents"),
-            pl.col("price_cents").std(ddof=1).alias("stddev_cents"),
+            price.mean().alias("avg_cents"),
+            price.std(ddof=1).alias("stddev_cents"),
+            pl.col("t").sum().alias("sum_t"),
+            (pl.col("t") * pl.col("t")).sum().alias("sum_t_sq"),
+            (pl.col("t") * price).sum().alias("sum_t_cents"),
         )
-        .sort("bucket", "item_id")
+        .sort("bucket", "item_id", "provider_id")
     )
 
 
 @pytest.mark.parametrize("level", ["1h", "24h", "7d"])
-def test_aggregates_equal_a_direct_recomputation(conn, flavor, level) -> None:
-    load_synthetic(conn, flavor, START, END, items=6, interval=900)
+def test_aggregates_equal_a_direct_recomputation_per_market(conn, flavor, level) -> None:
+    _load_two_markets(conn, flavor, START, END, items=6, interval=900)
     _refresh_all(conn, flavor, START, END)
     stored = _stored(conn, LEVELS[level].table)
     expected = _expected(raw_rows(conn), LEVELS[level].width)
     assert stored.height == expected.height > 0
+    assert set(stored.get_column("provider_id")) == {1, 6}  # markets kept apart
     assert stored.get_column("bucket").to_list() == [
         b.replace(tzinfo=UTC) for b in expected.get_column("bucket").to_list()
     ]
-    for column in ("item_id", "samples", "min_cents", "max_cents", "total_volume"):
+    for column in ("item_id", "provider_id", "samples", "min_cents", "max_cents", "total_volume"):
         assert stored.get_column(column).to_list() == expected.get_column(column).to_list(), column
+    for column in ("sum_t", "sum_t_sq", "sum_t_cents"):  # exact (numeric) sums
+        got = [int(v) for v in stored.get_column(column).to_list()]
+        assert got == expected.get_column(column).to_list(), column
     for column in ("avg_cents", "stddev_cents"):
         got, want = stored.get_column(column).to_numpy(), expected.get_column(column).to_numpy()
         assert got == pytest.approx(want, rel=1e-9), column
@@ -115,7 +134,7 @@ def test_both_flavours_give_identical_results(timescaledb_status, request) -> No
         url = next(url_gen)
         try:
             with psycopg.connect(url, autocommit=True) as conn:
-                load_synthetic(conn, flavor, START, END, items=5, interval=600)
+                _load_two_markets(conn, flavor, START, END, items=5, interval=600)
                 _refresh_all(conn, flavor, START, END)
                 results[flavor] = [_stored(conn, t) for t in ("price_1h", "price_24h", "price_7d")]
         finally:

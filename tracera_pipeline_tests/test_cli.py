@@ -48,6 +48,14 @@ def test_demo_runs_the_whole_graph_from_environment_settings(
     result = run_demo(hours=3, echo=lines.append)
     assert result.success
     text = "\n".join(lines)
-    assert "price_history: 1080 rows" in text  # 30 items × 12 samples × 3 hours
-    assert "Main inventory" in text and "most volatile items" in text
-    assert f"redis: {redis_prefix}rankings:volatile:1h holds the top 5" in text
+    # 30 items × 12 samples × 3 hours on each simulated market
+    assert (
+        "price_history rows per market: {'synthetic': 1080, 'synthetic_buff': 1080,"
+        " 'synthetic_steam': 1080}" in text
+    )
+    assert "Main inventory" in text and "most volatile items per market" in text
+    assert "top cross-market spreads" in text and "% net" in text
+    # All three sliding windows rank every item after only 3 hours.
+    for window in ("1h", "24h", "7d"):
+        assert f"{redis_prefix}rankings:volatile:{window}=30" in text
+    assert f"{redis_prefix}spreads:top holds 30 items" in text

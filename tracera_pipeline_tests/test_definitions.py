@@ -14,6 +14,7 @@ def test_definitions_load_with_the_whole_graph() -> None:
         "aggregates/price_24h",
         "aggregates/price_7d",
         "analytics/item_volatility",
+        "analytics/market_spreads",
         "cache/latest_prices",
         "cache/volatility_rankings",
         "portfolio/portfolio_snapshots",

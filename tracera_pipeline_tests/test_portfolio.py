@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tracera_pipeline.analytics.reference import ReferencePolicy
 from tracera_pipeline.portfolio.loader import (
     PortfolioFileError,
     load_portfolios,
@@ -21,7 +22,11 @@ AK = "AK-47 | Redline (Field-Tested)"
 GLOVES = "★ Sport Gloves | Pandora's Box (Field-Tested)"
 
 
-def _prices(conn, flavor, rows: list[tuple]) -> None:
+WEEK = 7 * 24 * 3600
+ONE_MARKET = ReferencePolicy.parse("priority", ["synthetic"], WEEK)
+
+
+def _prices(conn, flavor, rows: list[tuple], provider_id: int = 1) -> None:
     frame = pl.DataFrame(
         rows,
         orient="row",
@@ -29,7 +34,12 @@ def _prices(conn, flavor, rows: list[tuple]) -> None:
     )
     ids = with_item_ids(conn, frame)
     write_price_window(
-        conn, ids, flavor=flavor, provider_id=1, window_start=T0, window_end=T0 + timedelta(days=1)
+        conn,
+        ids,
+        flavor=flavor,
+        provider_id=provider_id,
+        window_start=T0,
+        window_end=T0 + timedelta(days=1),
     )
 
 
@@ -103,7 +113,7 @@ def test_valuation_uses_only_prices_known_at_each_time(conn, flavor, tmp_path: P
         ],
     )
     for hour in (1, 2, 3, 4):
-        snapshot_portfolios(conn, T0 + timedelta(hours=hour))
+        snapshot_portfolios(conn, T0 + timedelta(hours=hour), ONE_MARKET)
     rows = conn.execute(
         "SELECT s.time, p.name, s.value_cents, s.items_priced, s.items_held"
         " FROM portfolio_snapshots s JOIN portfolios p USING (portfolio_id) ORDER BY 1, 2"
@@ -119,5 +129,61 @@ def test_valuation_uses_only_prices_known_at_each_time(conn, flavor, tmp_path: P
         (at[3], "a", 93000, 2, 2),
         (at[3], "empty", 0, 0, 0),  # AK now 15.00
     ]
-    snapshot_portfolios(conn, at[3])  # idempotent
+    snapshot_portfolios(conn, at[3], ONE_MARKET)  # idempotent
     assert conn.execute("SELECT count(*) FROM portfolio_snapshots").fetchone()[0] == 8
+
+
+def _one_portfolio(conn, tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    holdings = [
+        {"market_hash_name": AK, "quantity": 2},
+        {"market_hash_name": GLOVES, "quantity": 1},
+    ]
+    path.write_text(json.dumps([{"name": "a", "holdings": holdings}]))
+    load_portfolios(conn, parse_portfolio_file(path))
+
+
+def _two_markets(conn, flavor) -> None:
+    # synthetic (id 1): AK 10.00 at 01:00, gloves 900.00 at 01:00
+    _prices(conn, flavor, [(T0 + timedelta(hours=1), AK, 1000, 1, 1),
+                           (T0 + timedelta(hours=1), GLOVES, 90000, 1, 1)])  # fmt: skip
+    # synthetic_steam (id 6): AK 12.01 at 02:30 only
+    _prices(conn, flavor, [(T0 + timedelta(hours=2, minutes=30), AK, 1201, 1, 1)], provider_id=6)
+
+
+def test_priority_rule_takes_the_first_fresh_market_and_records_it(
+    conn, flavor, tmp_path: Path
+) -> None:
+    _one_portfolio(conn, tmp_path)
+    _two_markets(conn, flavor)
+    at = T0 + timedelta(hours=3)
+    steam_first = ReferencePolicy.parse("priority", ["synthetic_steam", "synthetic"], 3 * 3600)
+    result = snapshot_portfolios(conn, at, steam_first)
+    assert result.priced_by == {"synthetic": 1, "synthetic_steam": 1}
+    row = conn.execute(
+        "SELECT value_cents, items_priced, reference_rule, priced_by FROM portfolio_snapshots"
+    ).fetchone()
+    assert row == (2 * 1201 + 90000, 2, "priority(synthetic_steam,synthetic)",
+                   {"synthetic": 1, "synthetic_steam": 1})  # fmt: skip
+    markets = conn.execute(
+        "SELECT i.market_hash_name, r.market, r.price_cents, r.markets FROM reference_prices r"
+        " JOIN items i USING (item_id) WHERE r.time = %s ORDER BY 1",
+        (at,),
+    ).fetchall()
+    assert markets == [
+        (AK, "synthetic_steam", 1201, ["synthetic_steam", "synthetic"]),
+        (GLOVES, "synthetic", 90000, ["synthetic"]),
+    ]
+    # With a 1-hour freshness limit synthetic's 01:00 prices are stale at 03:00.
+    fresh_only = ReferencePolicy.parse("priority", ["synthetic", "synthetic_steam"], 3600)
+    assert snapshot_portfolios(conn, at, fresh_only).priced_by == {"synthetic_steam": 1}
+
+
+def test_median_rule_rounds_half_up_over_fresh_markets(conn, flavor, tmp_path: Path) -> None:
+    _one_portfolio(conn, tmp_path)
+    _two_markets(conn, flavor)
+    median = ReferencePolicy.parse("median", ["synthetic", "synthetic_steam"], WEEK)
+    result = snapshot_portfolios(conn, T0 + timedelta(hours=3), median)
+    assert result.priced_by == {"median": 2}
+    prices = conn.execute("SELECT price_cents FROM reference_prices ORDER BY 1").fetchall()
+    assert prices == [(1101,), (90000,)]  # (1000 + 1201) / 2 = 1100.5 → 1101

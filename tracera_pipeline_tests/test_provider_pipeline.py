@@ -10,6 +10,7 @@ import dagster as dg
 from werkzeug import Request, Response
 
 from tracera_pipeline.definitions import build_assets, build_definitions
+from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
 from tracera_pipeline_tests.helpers import key
 
@@ -84,6 +85,7 @@ def _run_steam_partition(settings: dict, partition: str, results) -> None:
         "postgres": PostgresResource(**settings["postgres"]),
         "redis": RedisResource(**settings["redis"]),
         "market": MarketDataResource(**settings["market"]),
+        "pricing": PricingResource(),
     }
     steam = [
         a

@@ -9,11 +9,11 @@ from tracera_pipeline.cache.redis_cache import LatestPrice, PriceCache
 from tracera_pipeline_tests.helpers import T0
 
 
-def _price(item_id: int, minutes: int, cents: int) -> LatestPrice:
+def _price(item_id: int, minutes: int, cents: int, market: str = "synthetic") -> LatestPrice:
     return LatestPrice(
         item_id,
         f"Item | {item_id} (Field-Tested)",
-        "synthetic",
+        market,
         T0 + timedelta(minutes=minutes),
         cents,
         3,
@@ -32,6 +32,37 @@ def test_latest_price_keys_hold_json_with_ttl_and_older_never_wins(
     assert stored["price_cents"] == 900
     assert stored["market_hash_name"] == "Item | 1 (Field-Tested)"
     assert 0 < redis_client.ttl(f"{redis_prefix}price:latest:1") <= 600
+
+
+def test_per_market_keys_are_separate_and_guarded(redis_client, redis_prefix) -> None:
+    cache = PriceCache(redis_client, redis_prefix, latest_ttl_seconds=600)
+    assert cache.set_market_prices([_price(1, 10, 500, "steam"), _price(1, 12, 450, "skinport")])
+    assert cache.set_market_prices([_price(1, 5, 1, "steam")]) == 0  # older: kept out
+    assert cache.get_market_price("steam", 1)["price_cents"] == 500
+    assert cache.get_market_price("skinport", 1)["price_cents"] == 450
+    assert cache.get_latest_price(1) is None  # the reference key is separate
+
+
+def test_rankings_never_expire_after_a_swap(redis_client, redis_prefix) -> None:
+    cache = PriceCache(redis_client, redis_prefix)
+    for n, market in enumerate((None, "steam")):
+        assert cache.replace_ranking("7d", {1: 0.5, 2: 0.25}, T0 + timedelta(hours=n), market)
+        key = cache.ranking_key("7d", market)
+        assert redis_client.zcard(key) == 2
+        # The temporary key's 600 s expiry must not survive the RENAME: no TTL at all.
+        assert redis_client.ttl(key) == -1
+    assert cache.ranking_key("7d", "steam") == f"{redis_prefix}rankings:volatile:7d:steam"
+
+
+def test_spreads_and_their_details_swap_together(redis_client, redis_prefix) -> None:
+    cache = PriceCache(redis_client, redis_prefix)
+    details = {7: {"buy": "synthetic_buff", "sell": "steam"}, 9: {"buy": "a", "sell": "b"}}
+    assert cache.replace_spreads({7: 12.5, 9: -1.0}, details, T0)
+    assert cache.top_spreads() == [(7, 12.5, details[7]), (9, -1.0, details[9])]
+    assert redis_client.ttl(cache.spreads_key()) == -1
+    assert not cache.replace_spreads({1: 1.0}, {1: {}}, T0 - timedelta(hours=1))  # older
+    assert cache.replace_spreads({}, {}, T0 + timedelta(hours=1))  # newer, empty: cleared
+    assert cache.top_spreads() == []
 
 
 def test_ranking_swap_is_atomic_and_newest_wins(redis_client, redis_prefix) -> None:

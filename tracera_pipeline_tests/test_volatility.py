@@ -1,59 +1,107 @@
-"""Volatility metrics against an independent numpy computation."""
+"""Sliding-window volatility against an independent numpy computation from raw rows."""
 
 from datetime import timedelta
 
 import numpy as np
+import polars as pl
 import pytest
 
 from tracera_pipeline.analytics.volatility import WINDOWS, compute_volatility, top_volatile
 from tracera_pipeline.storage.aggregates import LEVELS, refresh_level
-from tracera_pipeline_tests.helpers import T0, load_synthetic
+from tracera_pipeline_tests.helpers import T0, load_synthetic, raw_rows
+
+START, END = T0 - timedelta(days=8), T0 + timedelta(days=1)
+METRICS = (
+    "samples, mean_cents, stddev_cents, previous_mean_cents, pct_change, bollinger_upper_cents,"
+    " bollinger_lower_cents, coefficient_of_variation, trend_cents_per_hour"
+)
 
 
-def test_metrics_match_numpy_over_the_complete_buckets_before_as_of(conn, flavor) -> None:
-    start, end = T0 - timedelta(days=1), T0 + timedelta(days=1)
-    load_synthetic(conn, flavor, start, end, items=8, interval=600)
-    for level in ("1h", "24h", "7d"):
-        refresh_level(conn, flavor, LEVELS[level], start, end)
-    as_of = [T0 + timedelta(hours=6), T0 + timedelta(hours=6, minutes=30)]
-    written = compute_volatility(conn, WINDOWS["1h"], as_of)
-    assert written == 16
-    for at in as_of:
-        rows = conn.execute(
-            "SELECT item_id, buckets, last_avg_cents, sma_cents, stddev_cents, pct_change,"
-            " bollinger_upper_cents, bollinger_lower_cents, coefficient_of_variation,"
-            " trend_slope_cents FROM item_volatility WHERE window_name = '1h' AND as_of = %s"
-            " ORDER BY item_id",
-            (at,),
-        ).fetchall()
-        assert len(rows) == 8
-        for item_id, buckets, last, sma, sigma, pct, upper, lower, cv, slope in rows:
-            series = conn.execute(
-                "SELECT bucket, avg_cents FROM price_1h WHERE item_id = %s"
-                " AND bucket >= %s AND bucket + interval '1 hour' <= %s ORDER BY bucket",
-                (item_id, at - timedelta(hours=24), at),
-            ).fetchall()
-            values = np.array([v for _, v in series])
-            x = np.array([b.timestamp() / 3600 for b, _ in series])
-            assert buckets == len(values) == (23 if at.minute else 24)
-            assert last == pytest.approx(values[-1])
-            assert sma == pytest.approx(values.mean(), rel=1e-12)
-            assert sigma == pytest.approx(values.std(ddof=1), rel=1e-9)
-            assert pct == pytest.approx((values[-1] - values[-2]) / values[-2] * 100, rel=1e-9)
-            assert upper == pytest.approx(values.mean() + 2 * values.std(ddof=1), rel=1e-9)
-            assert lower == pytest.approx(values.mean() - 2 * values.std(ddof=1), rel=1e-9)
-            assert cv == pytest.approx(values.std(ddof=1) / values.mean(), rel=1e-9)
-            assert slope == pytest.approx(np.polyfit(x, values, 1)[0], rel=1e-6)
+def _load(conn, flavor) -> pl.DataFrame:
+    load_synthetic(conn, flavor, START, END, items=4, interval=1800)
+    load_synthetic(
+        conn, flavor, START, END, items=4, interval=1800, provider_id=7,
+        market_name="synthetic_buff",
+    )  # fmt: skip
+    # A gap: item 1 on market 1 has no sample in the last hour before T0 + 6h.
+    conn.execute(
+        "DELETE FROM price_history WHERE item_id = 1 AND provider_id = 1"
+        " AND time >= %s AND time < %s",
+        (T0 + timedelta(hours=5), T0 + timedelta(hours=6)),
+    )
+    refresh_level(conn, flavor, LEVELS["1h"], START, END)
+    return raw_rows(conn)
 
 
-def test_recompute_is_idempotent_and_ranking_is_by_cv(conn, flavor) -> None:
-    load_synthetic(conn, flavor, T0, T0 + timedelta(hours=12), items=6, interval=600)
-    refresh_level(conn, flavor, LEVELS["1h"], T0, T0 + timedelta(hours=12))
+def _expected(raw: pl.DataFrame, item: int, provider: int, width: timedelta, at) -> dict | None:
+    series = raw.filter((pl.col("item_id") == item) & (pl.col("provider_id") == provider))
+    times = np.array([t.timestamp() for t in series.get_column("time").to_list()])
+    prices = series.get_column("price_cents").to_numpy().astype(float)
+    now, lo, prev_lo = at.timestamp(), (at - width).timestamp(), (at - 2 * width).timestamp()
+    current = (times >= lo) & (times < now)
+    previous = (times >= prev_lo) & (times < lo)
+    x, t_hours = prices[current], times[current] / 3600
+    if len(x) < 2:
+        return None
+    mean, sigma = x.mean(), x.std(ddof=0)
+    prev = prices[previous].mean() if previous.any() else None
+    return {
+        "samples": len(x),
+        "mean_cents": mean,
+        "stddev_cents": sigma,
+        "previous_mean_cents": prev,
+        "pct_change": (mean - prev) / prev * 100 if prev else None,
+        "bollinger_upper_cents": mean + 2 * sigma,
+        "bollinger_lower_cents": mean - 2 * sigma,
+        "coefficient_of_variation": sigma / mean,
+        "trend_cents_per_hour": np.polyfit(t_hours, x, 1)[0] if len(set(t_hours)) > 1 else None,
+    }
+
+
+def test_metrics_match_numpy_over_each_sliding_window(conn, flavor) -> None:
+    raw = _load(conn, flavor)
+    # Soon after the first samples, mid-history, after a gap, and a run of hours.
+    as_of = [START + timedelta(hours=1), START + timedelta(hours=3), T0 + timedelta(hours=6)]
+    as_of += [T0 + timedelta(hours=h) for h in range(10, 14)]
+    for window in WINDOWS.values():
+        written = compute_volatility(conn, window, as_of)
+        checked = 0
+        for at in as_of:
+            for item in range(1, 5):
+                for provider in (1, 7):
+                    want = _expected(raw, item, provider, window.width, at)
+                    got = conn.execute(
+                        f"SELECT {METRICS} FROM item_volatility WHERE window_name = %s"
+                        " AND as_of = %s AND item_id = %s AND provider_id = %s",
+                        (window.name, at, item, provider),
+                    ).fetchone()
+                    if want is None:
+                        assert got is None, (window.name, at, item, provider)
+                        continue
+                    checked += 1
+                    for (name, expected), value in zip(want.items(), got, strict=True):
+                        if expected is None:
+                            assert value is None, name
+                        else:
+                            assert value == pytest.approx(expected, rel=1e-9, abs=1e-9), (
+                                window.name, at, item, provider, name,
+                            )  # fmt: skip
+        assert written == checked > 0
+    # The 1h window as of START + 1h holds the first hour's two samples: metrics exist.
+    first = conn.execute(
+        "SELECT count(*) FROM item_volatility WHERE as_of = %s", (START + timedelta(hours=1),)
+    ).fetchone()[0]
+    assert first == 3 * 8  # every window, item and market
+
+
+def test_recompute_is_idempotent_and_ranking_is_by_cv_per_market(conn, flavor) -> None:
+    _load(conn, flavor)
     at = T0 + timedelta(hours=12)
-    first = compute_volatility(conn, WINDOWS["1h"], [at])
-    again = compute_volatility(conn, WINDOWS["1h"], [at])
-    assert first == again == 6
-    assert conn.execute("SELECT count(*) FROM item_volatility").fetchone()[0] == 6
-    ranked = top_volatile(conn, "1h", at)
-    cvs = [cv for _, _, cv, _ in ranked]
-    assert cvs == sorted(cvs, reverse=True) and len(cvs) == 6
+    first = compute_volatility(conn, WINDOWS["24h"], [at])
+    again = compute_volatility(conn, WINDOWS["24h"], [at])
+    assert first == again == 8
+    assert conn.execute("SELECT count(*) FROM item_volatility").fetchone()[0] == 8
+    ranked = top_volatile(conn, "24h", at, market="synthetic_buff")
+    cvs = [r.coefficient_of_variation for r in ranked]
+    assert cvs == sorted(cvs, reverse=True) and len(cvs) == 4
+    assert {r.market for r in ranked} == {"synthetic_buff"}

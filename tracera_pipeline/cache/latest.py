@@ -1,25 +1,47 @@
-"""Read the latest prices from the database for the cache."""
+"""Turn the database's latest prices into cache entries: per market and by reference."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import polars as pl
 
-import psycopg
-
+from tracera_pipeline.analytics.reference import ReferencePolicy, reference_prices
 from tracera_pipeline.cache.redis_cache import LatestPrice
-from tracera_pipeline.storage.queries import compose
 
 
-def latest_prices_before(
-    conn: psycopg.Connection, until: datetime, lookback: timedelta
+def market_entries(latest: pl.DataFrame, currency: str) -> list[LatestPrice]:
+    """One entry per (item, market) from ``latest_market_prices`` rows."""
+    return [
+        LatestPrice(
+            item_id=row["item_id"],
+            market_hash_name=row["market_hash_name"],
+            market=row["market"],
+            time=row["time"],
+            price_cents=row["price_cents"],
+            volume=row["volume"],
+            listings=row["listings"],
+            currency=currency,
+        )
+        for row in latest.iter_rows(named=True)
+    ]
+
+
+def reference_entries(
+    latest: pl.DataFrame, policy: ReferencePolicy, currency: str
 ) -> list[LatestPrice]:
-    """Newest price per item in ``[until - lookback, until)``.
-
-    The cache passes its key TTL as ``lookback``: a price older than that would
-    expire from Redis at once, so scanning further back is wasted work (a day's
-    scan dominated the hourly cycle in benchmarks/time_index.py).
-    """
-    rows = conn.execute(
-        compose(__file__, "latest_prices.sql"), {"since": until - lookback, "until": until}
-    ).fetchall()
-    return [LatestPrice(*row) for row in rows]
+    """One entry per item: its reference price, with every market's latest price beside it."""
+    by_item: dict[int, dict[str, int]] = {}
+    for item_id, market, cents in latest.select("item_id", "market", "price_cents").iter_rows():
+        by_item.setdefault(item_id, {})[market] = cents
+    return [
+        LatestPrice(
+            item_id=row["item_id"],
+            market_hash_name=row["market_hash_name"],
+            market=row["market"],
+            time=row["time"],
+            price_cents=row["price_cents"],
+            currency=currency,
+            rule=policy.rule.value,
+            markets={m: by_item[row["item_id"]][m] for m in row["markets"]},
+        )
+        for row in reference_prices(latest, policy).iter_rows(named=True)
+    ]

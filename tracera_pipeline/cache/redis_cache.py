@@ -1,22 +1,32 @@
 """Hot data in Redis.
 
-* ``price:latest:<item_id>`` — JSON of the newest price, with a TTL. A Lua guard
-  keeps the newest: a backfill of an old partition never overwrites it.
-* ``rankings:volatile:<window>`` — sorted set (member item id, score coefficient
-  of variation), built under a temporary key and swapped in with ``RENAME`` so
-  readers never see half a ranking; older rankings never replace newer ones.
-* channels ``prices`` and ``volatility`` announce updates.
+* ``price:latest:<item_id>`` — JSON of the item's reference price (the market
+  that gave it, every market's latest price, the currency), with a TTL.
+* ``price:market:<market>:<item_id>`` — JSON of one market's latest price, TTL.
+  A Lua guard keeps the newest: a backfill of an old partition never overwrites.
+* ``rankings:volatile:<window>`` (reference rule) and
+  ``rankings:volatile:<window>:<market>`` — sorted sets, member item id, score
+  coefficient of variation.
+* ``spreads:top`` — sorted set, member item id, score net spread %; the hash
+  ``spreads:top:details`` holds each member's markets and prices as JSON.
+  Rankings and spreads are built under temporary keys and swapped in with
+  ``RENAME`` (readers never see half of one), made persistent (the temporary
+  key's expiry would survive the rename), and never replaced by an older as-of.
+* channels ``prices``, ``volatility`` and ``spreads`` announce updates.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import redis
+
+# Fills a temporary key through a pipeline: (pipeline, temporary key name).
+KeyWriter = Callable[[redis.client.Pipeline, str], object]
 
 # KEYS[1]=price key; ARGV = json, epoch µs of the price, ttl seconds.
 _SET_IF_NEWER = """
@@ -29,21 +39,27 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1
 """
 
-# KEYS = temp key, ranking key, ranking's as-of key; ARGV[1] = as-of epoch µs.
+# KEYS[1] = the as-of key, then (temporary key, final key) pairs; ARGV[1] = as-of µs.
 _SWAP_IF_NEWER = """
-local current = redis.call('GET', KEYS[3])
+local current = redis.call('GET', KEYS[1])
 if current and tonumber(current) > tonumber(ARGV[1]) then
-  redis.call('DEL', KEYS[1])
+  for i = 2, #KEYS, 2 do redis.call('DEL', KEYS[i]) end
   return 0
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('RENAME', KEYS[1], KEYS[2])
-else
-  redis.call('DEL', KEYS[2])
+for i = 2, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('RENAME', KEYS[i], KEYS[i + 1])
+    redis.call('PERSIST', KEYS[i + 1])
+  else
+    redis.call('DEL', KEYS[i + 1])
+  end
 end
-redis.call('SET', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
+
+# A crashed writer's temporary keys vanish after this; swapped keys are persisted.
+_TEMP_KEY_TTL_SECONDS = 600
 
 
 def _micros(moment: datetime) -> int:
@@ -52,28 +68,36 @@ def _micros(moment: datetime) -> int:
 
 @dataclass(frozen=True)
 class LatestPrice:
+    """A price for the cache: one market's, or the reference price (``markets`` set)."""
+
     item_id: int
     market_hash_name: str
-    provider: str
+    market: str
     time: datetime
     price_cents: int
-    volume: int | None
-    listings: int | None
+    volume: int | None = None
+    listings: int | None = None
+    currency: str = "USD"
+    # Reference prices only: the rule and every considered market's latest price.
+    rule: str | None = None
+    markets: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "item_id": self.item_id,
-                "market_hash_name": self.market_hash_name,
-                "provider": self.provider,
-                "time": self.time.isoformat(),
-                "time_us": _micros(self.time),
-                "price_cents": self.price_cents,
-                "volume": self.volume,
-                "listings": self.listings,
-            },
-            ensure_ascii=False,
-        )
+        document: dict[str, object] = {
+            "item_id": self.item_id,
+            "market_hash_name": self.market_hash_name,
+            "market": self.market,
+            "time": self.time.isoformat(),
+            "time_us": _micros(self.time),
+            "price_cents": self.price_cents,
+            "currency": self.currency,
+            "volume": self.volume,
+            "listings": self.listings,
+        }
+        if self.rule is not None:
+            document["rule"] = self.rule
+            document["markets"] = dict(self.markets)
+        return json.dumps(document, ensure_ascii=False)
 
 
 class PriceCache:
@@ -90,44 +114,105 @@ class PriceCache:
     def latest_price_key(self, item_id: int) -> str:
         return self.key("price", "latest", item_id)
 
-    def ranking_key(self, window: str) -> str:
-        return self.key("rankings", "volatile", window)
+    def market_price_key(self, market: str, item_id: int) -> str:
+        return self.key("price", "market", market, item_id)
+
+    def ranking_key(self, window: str, market: str | None = None) -> str:
+        return self.key("rankings", "volatile", window, *([market] if market else []))
+
+    def spreads_key(self) -> str:
+        return self.key("spreads", "top")
 
     def channel(self, name: str) -> str:
         return self.key(name)
 
-    def set_latest_prices(self, prices: Iterable[LatestPrice]) -> int:
-        """Write each price unless a newer one is cached; returns how many were written."""
+    def _set_all_if_newer(self, entries: Iterable[tuple[str, LatestPrice]]) -> int:
         pipe = self.client.pipeline(transaction=False)
-        for price in prices:
+        for key, price in entries:
             self._set_if_newer(
-                keys=[self.latest_price_key(price.item_id)],
+                keys=[key],
                 args=[price.to_json(), _micros(price.time), self.latest_ttl_seconds],
                 client=pipe,
             )
         return sum(int(result) for result in pipe.execute())
 
+    def set_latest_prices(self, prices: Iterable[LatestPrice]) -> int:
+        """Reference prices, each unless a newer one is cached; returns how many were written."""
+        return self._set_all_if_newer((self.latest_price_key(p.item_id), p) for p in prices)
+
+    def set_market_prices(self, prices: Iterable[LatestPrice]) -> int:
+        """Per-market latest prices, each unless a newer one is cached."""
+        return self._set_all_if_newer(
+            (self.market_price_key(p.market, p.item_id), p) for p in prices
+        )
+
     def get_latest_price(self, item_id: int) -> dict | None:
         raw = self.client.get(self.latest_price_key(item_id))
         return json.loads(raw) if raw else None
 
-    def replace_ranking(self, window: str, scores: dict[int, float], as_of: datetime) -> bool:
-        """Atomically swap in a new ranking unless a newer one is there; True if swapped."""
-        temp = self.key("rankings", "volatile", window, "building", uuid.uuid4().hex)
+    def get_market_price(self, market: str, item_id: int) -> dict | None:
+        raw = self.client.get(self.market_price_key(market, item_id))
+        return json.loads(raw) if raw else None
+
+    def _swap(self, final_keys: list[str], build: dict[str, KeyWriter], as_of: datetime) -> bool:
+        """Fill temporary keys with ``build`` (key → writer), then swap them all in at once."""
+        pairs: list[str] = []
         pipe = self.client.pipeline(transaction=False)
-        if scores:
-            pipe.zadd(temp, {str(item): score for item, score in scores.items()})
-            pipe.expire(temp, 600)  # a crashed writer leaves no garbage behind
+        for final in final_keys:
+            temp = f"{final}:building:{uuid.uuid4().hex}"
+            writer = build.get(final)
+            if writer is not None:
+                writer(pipe, temp)
+                pipe.expire(temp, _TEMP_KEY_TTL_SECONDS)
+            pairs += [temp, final]
         pipe.execute()
         swapped = self._swap_if_newer(
-            keys=[temp, self.ranking_key(window), self.ranking_key(window) + ":as_of"],
-            args=[_micros(as_of)],
+            keys=[f"{final_keys[0]}:as_of", *pairs], args=[_micros(as_of)]
         )
         return bool(swapped)
 
-    def top_volatile(self, window: str, limit: int = 10) -> list[tuple[int, float]]:
-        rows = self.client.zrevrange(self.ranking_key(window), 0, limit - 1, withscores=True)
+    def replace_ranking(
+        self, window: str, scores: Mapping[int, float], as_of: datetime, market: str | None = None
+    ) -> bool:
+        """Atomically swap in a ranking unless a newer one is there; True if swapped."""
+        key = self.ranking_key(window, market)
+        members = {str(item): score for item, score in scores.items()}
+        build: dict[str, KeyWriter] = (
+            {key: lambda pipe, temp: pipe.zadd(temp, members)} if members else {}
+        )
+        return self._swap([key], build, as_of)
+
+    def replace_spreads(
+        self, scores: Mapping[int, float], details: Mapping[int, dict], as_of: datetime
+    ) -> bool:
+        """Swap in the top spreads (score: net spread %) and their details together."""
+        key, details_key = self.spreads_key(), self.key("spreads", "top", "details")
+        build: dict[str, KeyWriter] = {}
+        if scores:
+            members = {str(item): score for item, score in scores.items()}
+            encoded = {str(item): json.dumps(doc, default=str) for item, doc in details.items()}
+            build = {
+                key: lambda pipe, temp: pipe.zadd(temp, members),
+                details_key: lambda pipe, temp: pipe.hset(temp, mapping=encoded),
+            }
+        return self._swap([key, details_key], build, as_of)
+
+    def top_volatile(
+        self, window: str, limit: int = 10, market: str | None = None
+    ) -> list[tuple[int, float]]:
+        key = self.ranking_key(window, market)
+        rows = self.client.zrevrange(key, 0, limit - 1, withscores=True)
         return [(int(member), score) for member, score in rows]
+
+    def top_spreads(self, limit: int = 10) -> list[tuple[int, float, dict]]:
+        rows = self.client.zrevrange(self.spreads_key(), 0, limit - 1, withscores=True)
+        if not rows:
+            return []
+        details = self.client.hmget(self.key("spreads", "top", "details"), [m for m, _ in rows])
+        return [
+            (int(member), score, json.loads(detail) if detail else {})
+            for (member, score), detail in zip(rows, details, strict=True)
+        ]
 
     def publish(self, channel: str, message: dict) -> int:
         return int(self.client.publish(self.channel(channel), json.dumps(message, default=str)))

@@ -15,7 +15,9 @@ from pydantic import Field, PrivateAttr
 
 from tracera_pipeline import config
 from tracera_pipeline.cache.redis_cache import PriceCache
+from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.providers.base import PriceProvider
+from tracera_pipeline.providers.errors import ProviderConfigError
 from tracera_pipeline.providers.http_client import HttpSettings
 from tracera_pipeline.providers.registry import (
     KNOWN_PROVIDERS,
@@ -23,8 +25,9 @@ from tracera_pipeline.providers.registry import (
     rate_limits,
     split_list,
     unknown_provider_message,
+    unsupported_currency_message,
 )
-from tracera_pipeline.providers.synthetic import SyntheticMarket
+from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS, SyntheticMarket
 from tracera_pipeline.storage.database import ensure_database, redact
 from tracera_pipeline.storage.flavor import Flavor, FlavorRequest
 from tracera_pipeline.storage.migrations import current_flavor, migrate
@@ -131,10 +134,12 @@ class MarketDataResource(dg.ConfigurableResource):
 
     steam_base_url: str = "https://steamcommunity.com"
     steam_watchlist: str = Field(default="", description="market_hash_names, comma/newline list")
-    steam_currency: str = "USD"
+    # Superseded by the one pipeline currency (TRACERA_CURRENCY); still read so a
+    # conflicting old setting fails loudly instead of being ignored.
+    steam_currency: str | None = None
     steam_login_secure: str | None = Field(default=None, description="secret: history cookie")
     skinport_base_url: str = "https://api.skinport.com/v1"
-    skinport_currency: str = "USD"
+    skinport_currency: str | None = None
     csfloat_base_url: str = "https://csfloat.com/api/v1"
     csfloat_api_key: str | None = Field(default=None, description="secret")
     pricempire_base_url: str = "https://api.pricempire.com"
@@ -158,17 +163,25 @@ class MarketDataResource(dg.ConfigurableResource):
         )
 
     def provider(
-        self, name: str, *, redis_client: redis.Redis | None = None, key_prefix: str = ""
+        self,
+        name: str,
+        *,
+        currency: str = "USD",
+        redis_client: redis.Redis | None = None,
+        key_prefix: str = "",
     ) -> PriceProvider:
-        """The adapter for ``name``; HTTP providers share a Redis rate budget when given one."""
-        if name == "synthetic":
-            return SyntheticMarket(
+        """The adapter for ``name``, asked for prices in ``currency`` (the pipeline's);
+        HTTP providers share a Redis rate budget when given one."""
+        if name not in KNOWN_PROVIDERS:
+            raise dg.Failure(description=unknown_provider_message(name), allow_retries=False)
+        _check_currency(name, currency, self.steam_currency, self.skinport_currency)
+        if name in SYNTHETIC_MARKETS:
+            return SyntheticMarket.for_market(
+                name,
                 items=self.synthetic_items,
                 interval_seconds=self.synthetic_interval_seconds,
                 seed=self.synthetic_seed,
             )
-        if name not in KNOWN_PROVIDERS:
-            raise dg.Failure(description=unknown_provider_message(name), allow_retries=False)
         env = ProviderEnvironment(
             self.http_settings(), rate_limits(self.rate_limits), redis_client, key_prefix
         )
@@ -180,7 +193,7 @@ class MarketDataResource(dg.ConfigurableResource):
             return build_steam_provider(
                 SteamSettings(
                     base_url=self.steam_base_url,
-                    currency=self.steam_currency,
+                    currency=currency,
                     watchlist=split_list(self.steam_watchlist),
                     login_secure=self.steam_login_secure or None,
                 ),
@@ -193,7 +206,7 @@ class MarketDataResource(dg.ConfigurableResource):
             )
 
             return build_skinport_provider(
-                SkinportSettings(base_url=self.skinport_base_url, currency=self.skinport_currency),
+                SkinportSettings(base_url=self.skinport_base_url, currency=currency),
                 **kwargs,
             )
         if name == "csfloat":
@@ -215,19 +228,38 @@ class MarketDataResource(dg.ConfigurableResource):
                 base_url=self.pricempire_base_url,
                 api_key=self.pricempire_api_key or None,
                 source=self.pricempire_source,
+                currency=currency,
             ),
             **kwargs,
         )
 
 
-# MarketDataResource field → (environment variable, default; None: optional secret)
+def _check_currency(
+    provider: str, currency: str, steam_currency: str | None, skinport_currency: str | None
+) -> None:
+    """Fail the provider's step, naming the setting, if it would quote another currency."""
+    superseded = {"steam": steam_currency, "skinport": skinport_currency}.get(provider)
+    if superseded and superseded.strip().upper() != currency:
+        variable = f"TRACERA_{provider.upper()}_CURRENCY"
+        raise ProviderConfigError(
+            provider,
+            "settings",
+            f"{variable}={superseded} conflicts with TRACERA_CURRENCY={currency}: every market"
+            f" is asked in the one pipeline currency; remove {variable} or set TRACERA_CURRENCY",
+        )
+    message = unsupported_currency_message(provider, currency)
+    if message:
+        raise ProviderConfigError(provider, "settings", message)
+
+
+# MarketDataResource field → (environment variable, default; None: optional)
 _MARKET_SETTINGS: dict[str, tuple[str, str | None]] = {
     "steam_base_url": ("TRACERA_STEAM_BASE_URL", "https://steamcommunity.com"),
     "steam_watchlist": ("TRACERA_STEAM_WATCHLIST", ""),
-    "steam_currency": ("TRACERA_STEAM_CURRENCY", "USD"),
+    "steam_currency": ("TRACERA_STEAM_CURRENCY", None),
     "steam_login_secure": ("TRACERA_STEAM_LOGIN_SECURE", None),
     "skinport_base_url": ("TRACERA_SKINPORT_BASE_URL", "https://api.skinport.com/v1"),
-    "skinport_currency": ("TRACERA_SKINPORT_CURRENCY", "USD"),
+    "skinport_currency": ("TRACERA_SKINPORT_CURRENCY", None),
     "csfloat_base_url": ("TRACERA_CSFLOAT_BASE_URL", "https://csfloat.com/api/v1"),
     "csfloat_api_key": ("TRACERA_CSFLOAT_API_KEY", None),
     "pricempire_base_url": ("TRACERA_PRICEMPIRE_BASE_URL", "https://api.pricempire.com"),
@@ -269,5 +301,12 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
                 for field, (variable, default) in _MARKET_SETTINGS.items()
                 if default is not None or os.environ.get(variable)
             },
+        ),
+        "pricing": PricingResource(
+            currency=env("TRACERA_CURRENCY", "USD"),
+            reference_rule=env("TRACERA_REFERENCE_RULE", "priority"),
+            reference_markets=env("TRACERA_REFERENCE_MARKETS", ""),
+            reference_max_age_seconds=env_int("TRACERA_REFERENCE_MAX_AGE_SECONDS", 7200),
+            market_fees=env("TRACERA_MARKET_FEES", ""),
         ),
     }

@@ -1,34 +1,57 @@
-"""Point-in-time portfolio valuation at partition ends."""
+"""Point-in-time portfolio valuation at partition ends, under the reference rule."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg
 
+from tracera_pipeline.analytics.reference import (
+    ReferencePolicy,
+    latest_market_prices,
+    reference_prices,
+)
 from tracera_pipeline.storage.queries import compose
 
-# A price older than this before the valuation time no longer counts.
-PRICE_LOOKBACK = timedelta(days=7)
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    portfolios: int
+    items_priced: int
+    # holdings' items priced by each market (or "median")
+    priced_by: dict[str, int] = field(default_factory=dict)
 
 
 def held_items(conn: psycopg.Connection) -> list[int]:
     return [row[0] for row in conn.execute("SELECT DISTINCT item_id FROM portfolio_holdings")]
 
 
-def latest_prices(conn: psycopg.Connection, items: list[int], at: datetime) -> dict[int, int]:
-    rows = conn.execute(
-        compose(__file__, "latest_prices_for_items.sql"),
-        {"items": items, "at": at, "since": at - PRICE_LOOKBACK},
-    ).fetchall()
-    return dict(rows)
+def snapshot_portfolios(
+    conn: psycopg.Connection, at: datetime, policy: ReferencePolicy
+) -> SnapshotResult:
+    """Value every portfolio at ``at`` from the held items' reference prices then.
 
-
-def snapshot_portfolios(conn: psycopg.Connection, at: datetime) -> int:
-    """Upsert one snapshot per portfolio valued at ``at``; returns portfolios valued."""
-    prices = latest_prices(conn, held_items(conn), at)
+    Each held item's reference price (and the market that gave it) is stored in
+    ``reference_prices``; snapshots are upserted, so re-running is idempotent.
+    """
+    latest = latest_market_prices(conn, at, policy.max_age, policy.markets, held_items(conn))
+    refs = reference_prices(latest, policy)
     with conn.transaction():
-        return conn.execute(
-            compose(__file__, "snapshot.sql"),
-            {"at": at, "priced_items": list(prices), "prices": list(prices.values())},
+        conn.execute("DELETE FROM reference_prices WHERE time = %s", (at,))
+        conn.execute(
+            compose(__file__, "insert_reference_prices.sql"),
+            {
+                "at": at,
+                "items": refs.get_column("item_id").to_list(),
+                "prices": refs.get_column("price_cents").to_list(),
+                "markets": refs.get_column("market").to_list(),
+                "considered": [",".join(m) for m in refs.get_column("markets").to_list()],
+                "observed": refs.get_column("time").to_list(),
+            },
+        )
+        portfolios = conn.execute(
+            compose(__file__, "snapshot.sql"), {"at": at, "rule": policy.describe()}
         ).rowcount
+    priced_by = refs.group_by("market").len().sort("market").iter_rows()
+    return SnapshotResult(portfolios, refs.height, dict(priced_by))

@@ -11,7 +11,60 @@ import redis
 from tracera_pipeline.providers.http_client import HttpSettings
 from tracera_pipeline.providers.rate_budget import RateBudget
 
-KNOWN_PROVIDERS = ("synthetic", "steam", "skinport", "csfloat", "pricempire")
+KNOWN_PROVIDERS = (
+    "synthetic",
+    "synthetic_steam",
+    "synthetic_buff",
+    "steam",
+    "skinport",
+    "csfloat",
+    "pricempire",
+)
+
+# Currencies each market can quote in (None: any). Every market is asked in the
+# one pipeline currency (TRACERA_CURRENCY); one that cannot quote in it fails
+# its own step, so no number ever mixes two currencies.
+QUOTE_CURRENCIES: dict[str, frozenset[str] | None] = {
+    "synthetic": None,  # simulated: any unit
+    "synthetic_steam": None,
+    "synthetic_buff": None,
+    "steam": None,  # 47 wallet currencies; the adapter maps and checks them
+    "skinport": frozenset(
+        [
+            "AUD",
+            "BRL",
+            "CAD",
+            "CHF",
+            "CNY",
+            "CZK",
+            "DKK",
+            "EUR",
+            "GBP",
+            "HRK",
+            "NOK",
+            "PLN",
+            "RUB",
+            "SEK",
+            "TRY",
+            "USD",
+        ]
+    ),
+    "csfloat": frozenset({"USD"}),  # listings are priced in US cents only
+    "pricempire": None,  # converts server-side; an unknown code is refused by the API
+}
+
+# Seller fee of each market as a fraction of the sale price (what a seller does
+# not receive), for spreads net of fees; override with TRACERA_MARKET_FEES.
+DEFAULT_SELLER_FEES: dict[str, float] = {
+    "synthetic": 0.05,
+    "synthetic_steam": 0.1304,
+    "synthetic_buff": 0.025,
+    # Steam: buyer pays 1.15x what the seller receives (5% Steam + 10% CS2 fee).
+    "steam": 0.1304,
+    "skinport": 0.08,  # standard seller fee
+    "csfloat": 0.02,  # sale fee
+    "pricempire": 0.025,  # the default source is Buff163: 2.5% seller fee
+}
 
 # Requests per window each provider tolerates (see the README); overridable.
 DEFAULT_RATE_LIMITS = {
@@ -49,6 +102,41 @@ def rate_limits(overrides: str) -> dict[str, RateLimit]:
             raise ValueError(f"rate limit for unknown provider {name.strip()!r}")
         merged[name.strip()] = limit.strip()
     return {name: RateLimit.parse(limit) for name, limit in merged.items()}
+
+
+def unsupported_currency_message(provider: str, currency: str) -> str | None:
+    """One sentence naming the fix when ``provider`` cannot quote in ``currency``."""
+    supported = QUOTE_CURRENCIES.get(provider)
+    if supported is None or currency in supported:
+        return None
+    return (
+        f"cannot quote prices in {currency}"
+        f" (it supports {', '.join(sorted(supported))});"
+        f" set TRACERA_CURRENCY to one of those or remove {provider} from TRACERA_PROVIDERS"
+    )
+
+
+def seller_fees(overrides: str) -> dict[str, float]:
+    """Defaults, with ``"steam=0.13,skinport=0.08"`` style overrides applied."""
+    fees = dict(DEFAULT_SELLER_FEES)
+    for entry in filter(None, (part.strip() for part in overrides.split(","))):
+        name, _, value = (piece.strip() for piece in entry.partition("="))
+        if name not in fees:
+            raise ValueError(
+                f"TRACERA_MARKET_FEES names unknown market {name!r};"
+                f" use one of {', '.join(KNOWN_PROVIDERS)}"
+            )
+        try:
+            fee = float(value)
+        except ValueError:
+            fee = -1.0
+        if not 0 <= fee < 1:
+            raise ValueError(
+                f"TRACERA_MARKET_FEES: fee {value!r} for {name} must be a fraction in [0, 1),"
+                " e.g. steam=0.1304"
+            )
+        fees[name] = fee
+    return fees
 
 
 def split_list(text: str) -> tuple[str, ...]:

@@ -79,6 +79,17 @@ class _ItemParams:
     listings: np.ndarray
 
 
+# Simulated markets: (price level against `synthetic`, noise salt). They trade
+# the same items along the same underlying path, each at its own level and with
+# its own noise, so spreads and per-market volatility look like real markets'
+# (Buff163 usually cheaper than Steam, whose wallet-only balance trades dearer).
+SYNTHETIC_MARKETS: dict[str, tuple[float, int]] = {
+    "synthetic": (1.0, 0),
+    "synthetic_steam": (1.12, 0x5354_4541_4D00),
+    "synthetic_buff": (0.86, 0x4255_4646_0000),
+}
+
+
 @dataclass
 class SyntheticMarket:
     """The synthetic provider: ``items`` items sampled every ``interval_seconds``."""
@@ -87,9 +98,17 @@ class SyntheticMarket:
     interval_seconds: int = 300
     seed: int = 7
     name: str = "synthetic"
+    price_factor: float = 1.0
+    noise_salt: int = 0
     supports_history: bool = True
     write_mode: WriteMode = WriteMode.REPLACE
     _params: _ItemParams | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def for_market(cls, name: str, **settings: int) -> SyntheticMarket:
+        """One of ``SYNTHETIC_MARKETS`` by name."""
+        factor, salt = SYNTHETIC_MARKETS[name]
+        return cls(name=name, price_factor=factor, noise_salt=salt, **settings)
 
     def __post_init__(self) -> None:
         if self.items < 1 or self.interval_seconds < 1:
@@ -102,7 +121,9 @@ class SyntheticMarket:
     def _item_params(self) -> _ItemParams:
         if self._params is None:
             names = self.item_names
-            seeds = np.array([_hash64(self.seed, self.name, n) for n in names], dtype=np.uint64)
+            # Seeded by the base market, not self.name: every simulated market
+            # trades the same item along the same path.
+            seeds = np.array([_hash64(self.seed, "synthetic", n) for n in names], dtype=np.uint64)
             u = [_uniform(_splitmix64(seeds + np.uint64(k))) for k in range(7)]
             self._params = _ItemParams(
                 seeds=seeds,
@@ -115,6 +136,14 @@ class SyntheticMarket:
                 listings=np.floor(5 + 2_000 * u[6] ** 2),
             )
         return self._params
+
+    def _market_premium(self) -> np.ndarray:
+        """Per item: this market's price level against the base market (its factor,
+        varied ±6% by item so spreads differ between items, as real ones do)."""
+        if self.noise_salt == 0:
+            return np.full(len(self._item_params().seeds), self.price_factor)
+        u = _uniform(_splitmix64(self._item_params().seeds ^ np.uint64(self.noise_salt)))
+        return self.price_factor * np.exp(0.12 * (u - 0.5))
 
     def sample_times(self, window_start: datetime, window_end: datetime) -> np.ndarray:
         """Epoch seconds of the samples in ``[window_start, window_end)``."""
@@ -132,7 +161,8 @@ class SyntheticMarket:
         t_days = np.tile(times.astype(np.float64) / _DAY, n_items)
         idx = np.repeat(np.arange(n_items), n_times)
         noise_hash = _splitmix64(
-            params.seeds[idx] ^ _splitmix64(np.tile(times.astype(np.uint64), n_items))
+            params.seeds[idx]
+            ^ _splitmix64(np.tile(times.astype(np.uint64), n_items) ^ np.uint64(self.noise_salt))
         )
         u1 = _uniform(noise_hash)
         u2 = _uniform(_splitmix64(noise_hash))
@@ -144,7 +174,8 @@ class SyntheticMarket:
             + params.drift[idx] * (t_days - 20_000.0) / 365.0
             + 0.5 * vol * gauss
         )
-        price = np.maximum(1, np.rint(params.base[idx] * np.exp(log_price))).astype(np.int64)
+        level = params.base[idx] * self._market_premium()[idx]
+        price = np.maximum(1, np.rint(level * np.exp(log_price))).astype(np.int64)
         u3 = _uniform(_splitmix64(noise_hash ^ np.uint64(0xA5A5)))
         volume = np.floor(params.volume[idx] * 2 * u3).astype(np.int32)
         listings = np.floor(params.listings[idx] * (0.8 + 0.4 * u2)).astype(np.int32)

@@ -1,48 +1,67 @@
--- Volatility of each item over the last %(lookback)s of complete buckets of
--- {source}, as of each time in %(as_of)s. σ is the sample standard deviation of
--- the bucket averages; Bollinger bands are SMA ± 2σ; the trend slope is the
--- least-squares slope of the bucket averages in cents per bucket.
+-- Sliding-window volatility per item and market: for the window W and each as-of
+-- time T (an hour boundary), the samples in [T - W, T), combined exactly from the
+-- 1h buckets' count, sums of price, price², t, t² and t·price:
+--   mean μ = Σx/N            σ = √(Σ(x−μ)²/N) = √(NΣx² − (Σx)²)/N   (population)
+--   Bollinger = μ ± 2σ       CoV = σ/μ
+--   percent change = (μ − μ_prev)/μ_prev × 100, μ_prev over [T − 2W, T − W)
+--   trend = least-squares slope of price on time over the window's samples,
+--           (NΣtx − ΣtΣx)/(NΣt² − (Σt)²), in cents per hour
+-- Window frames give every as-of in one pass over the hours; a zero "probe" row
+-- per series and as-of makes a frame exist even when the last hour is empty.
+-- The frames sum numeric values, so every combination is exact.
+WITH as_of AS (
+    SELECT DISTINCT unnest(%(as_of)s::timestamptz[]) AS as_of
+), hours AS (
+    SELECT bucket, item_id, provider_id, samples, sum_cents, sum_sq_cents,
+           sum_t, sum_t_sq, sum_t_cents, false AS probe
+    FROM price_1h
+    WHERE bucket >= %(lo)s AND bucket < %(hi)s
+), probes AS (
+    SELECT a.as_of - INTERVAL '1 hour', s.item_id, s.provider_id, 0::bigint,
+           0::numeric, 0::numeric, 0::numeric, 0::numeric, 0::numeric, true
+    FROM as_of AS a
+    CROSS JOIN (SELECT DISTINCT item_id, provider_id FROM hours) AS s
+), framed AS (
+    SELECT
+        bucket + INTERVAL '1 hour' AS as_of, item_id, provider_id, probe,
+        sum(samples) OVER w AS n,
+        sum(sum_cents) OVER w AS sx,
+        sum(sum_sq_cents) OVER w AS sxx,
+        sum(sum_t) OVER w AS st,
+        sum(sum_t_sq) OVER w AS stt,
+        sum(sum_t_cents) OVER w AS stx,
+        sum(samples) OVER previous AS n_prev,
+        sum(sum_cents) OVER previous AS sx_prev
+    FROM (SELECT * FROM hours UNION ALL SELECT * FROM probes) AS rows
+    WINDOW
+        w AS (PARTITION BY item_id, provider_id ORDER BY bucket
+              RANGE BETWEEN %(width_minus_hour)s PRECEDING AND CURRENT ROW),
+        previous AS (PARTITION BY item_id, provider_id ORDER BY bucket
+                     RANGE BETWEEN %(twice_width_minus_hour)s PRECEDING AND %(width)s PRECEDING)
+), metrics AS (
+    SELECT
+        as_of, item_id, provider_id, n,
+        sx / n AS mean,
+        sqrt(greatest(n * sxx - sx * sx, 0)) / n AS sigma,
+        CASE WHEN n_prev > 0 THEN sx_prev / n_prev END AS mean_prev,
+        CASE WHEN n * stt - st * st > 0
+             THEN (n * stx - st * sx) / (n * stt - st * st) * 3600 END AS slope
+    FROM framed
+    WHERE probe AND n >= 2
+)
 INSERT INTO item_volatility (
-    window_name, as_of, item_id, buckets, last_avg_cents, sma_cents, stddev_cents,
-    pct_change, bollinger_upper_cents, bollinger_lower_cents,
-    coefficient_of_variation, trend_slope_cents
+    window_name, as_of, item_id, provider_id, samples, mean_cents, stddev_cents,
+    previous_mean_cents, pct_change, bollinger_upper_cents, bollinger_lower_cents,
+    coefficient_of_variation, trend_cents_per_hour
 )
 SELECT
-    %(window)s,
-    as_of,
-    item_id,
-    buckets,
-    last_avg,
-    sma,
-    sigma,
-    CASE WHEN previous_avg > 0 THEN (last_avg - previous_avg) / previous_avg * 100 END,
-    sma + 2 * sigma,
-    sma - 2 * sigma,
-    CASE WHEN sma > 0 THEN sigma / sma END,
-    slope
-FROM (
-    SELECT
-        t.as_of,
-        a.item_id,
-        count(*)::integer AS buckets,
-        (array_agg(a.avg_cents ORDER BY a.bucket DESC))[1] AS last_avg,
-        (array_agg(a.avg_cents ORDER BY a.bucket DESC))[2] AS previous_avg,
-        avg(a.avg_cents) AS sma,
-        stddev_samp(a.avg_cents) AS sigma,
-        regr_slope(a.avg_cents, extract(epoch FROM a.bucket) / extract(epoch FROM %(width)s)) AS slope
-    FROM unnest(%(as_of)s::timestamptz[]) AS t(as_of)
-    JOIN {source} AS a
-      ON a.bucket >= t.as_of - %(lookback)s
-     AND a.bucket + %(width)s <= t.as_of
-    GROUP BY t.as_of, a.item_id
-) AS per_item
-ON CONFLICT (window_name, as_of, item_id) DO UPDATE SET
-    buckets = EXCLUDED.buckets,
-    last_avg_cents = EXCLUDED.last_avg_cents,
-    sma_cents = EXCLUDED.sma_cents,
-    stddev_cents = EXCLUDED.stddev_cents,
-    pct_change = EXCLUDED.pct_change,
-    bollinger_upper_cents = EXCLUDED.bollinger_upper_cents,
-    bollinger_lower_cents = EXCLUDED.bollinger_lower_cents,
-    coefficient_of_variation = EXCLUDED.coefficient_of_variation,
-    trend_slope_cents = EXCLUDED.trend_slope_cents
+    %(window)s, as_of, item_id, provider_id, n,
+    mean::double precision,
+    sigma::double precision,
+    mean_prev::double precision,
+    CASE WHEN mean_prev > 0 THEN ((mean - mean_prev) / mean_prev * 100)::double precision END,
+    (mean + 2 * sigma)::double precision,
+    (mean - 2 * sigma)::double precision,
+    CASE WHEN mean > 0 THEN (sigma / mean)::double precision END,
+    slope::double precision
+FROM metrics

@@ -1,7 +1,16 @@
-"""``analytics/item_volatility``: per-item metrics for every window, as of partition ends."""
+"""``analytics/item_volatility`` and ``analytics/market_spreads``."""
+
+from collections.abc import Sequence
 
 import dagster as dg
+import polars as pl
 
+from tracera_pipeline.analytics.spreads import (
+    compute_spreads,
+    hourly_market_prices,
+    spread_details,
+    write_spreads,
+)
 from tracera_pipeline.analytics.volatility import WINDOWS, compute_volatility, top_volatile
 from tracera_pipeline.defs.aggregates.assets import aggregate_asset_key
 from tracera_pipeline.defs.partitions import (
@@ -10,17 +19,29 @@ from tracera_pipeline.defs.partitions import (
     HOURLY,
     partition_windows,
 )
-from tracera_pipeline.defs.resources import PostgresResource
+from tracera_pipeline.defs.pricing import PricingResource
+from tracera_pipeline.defs.resources import PostgresResource, RedisResource
 
 ITEM_VOLATILITY = dg.AssetKey(["analytics", "item_volatility"])
+MARKET_SPREADS = dg.AssetKey(["analytics", "market_spreads"])
+TOP_SPREADS = 50  # kept in Redis spreads:top
+
+
+def _table(records: list[dict], columns: Sequence[tuple[str, str]]) -> dg.MetadataValue:
+    """A table preview (not markdown: skin names contain "|")."""
+    return dg.MetadataValue.table(
+        [dg.TableRecord(record) for record in records],
+        schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns]),
+    )
 
 
 @dg.asset(
     key=ITEM_VOLATILITY,
     group_name="analytics",
-    description="Stddev, % change, Bollinger bands, coefficient of variation and trend slope"
-    " per item and window (1h, 24h, 7d), as of each partition end.",
-    deps=[aggregate_asset_key(level) for level in ("1h", "24h", "7d")],
+    description="Per item and market, over sliding windows of 1h, 24h and 7d ending at each"
+    " partition end: stddev, % change against the previous window, Bollinger bands (SMA ± 2σ),"
+    " coefficient of variation and least-squares trend, from the 1h aggregates.",
+    deps=[aggregate_asset_key("1h")],
     partitions_def=HOURLY,
     automation_condition=DOWNSTREAM_AUTOMATION,
     backfill_policy=BACKFILL_POLICY,
@@ -34,25 +55,94 @@ def item_volatility(
     with postgres.connection() as conn:
         for window in WINDOWS.values():
             rows[window.name] = compute_volatility(conn, window, as_of)
-        top = top_volatile(conn, "1h", as_of[-1], limit=10)
+        top = top_volatile(conn, "24h", as_of[-1], limit=10)
     context.log.info(f"item_volatility: {rows} rows for {len(as_of)} as-of time(s)")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(rows.values()),
             "rows_by_window": dg.MetadataValue.json(rows),
             "as_of_last": as_of[-1].isoformat(),
-            "top_volatile_1h": dg.MetadataValue.table(
+            "top_volatile_24h": _table(
                 [
-                    dg.TableRecord({"item_id": i, "market_hash_name": n, "cv": round(cv, 5)})
-                    for i, n, cv, _ in top
+                    {
+                        "market_hash_name": r.market_hash_name,
+                        "market": r.market,
+                        "cv": round(r.coefficient_of_variation, 5),
+                        "mean": round(r.mean_cents / 100, 2),
+                    }
+                    for r in top
                 ],
-                schema=dg.TableSchema(
-                    columns=[
-                        dg.TableColumn("item_id", "int"),
-                        dg.TableColumn("market_hash_name", "string"),
-                        dg.TableColumn("cv", "float"),
-                    ]
-                ),
+                [
+                    ("market_hash_name", "string"),
+                    ("market", "string"),
+                    ("cv", "float"),
+                    ("mean", "float"),
+                ],
+            ),
+        }
+    )
+
+
+@dg.asset(
+    key=MARKET_SPREADS,
+    group_name="analytics",
+    description="Per item and hour: each market's price, the cheapest and dearest market, and"
+    " the spread in % gross and net of the selling market's fee (TRACERA_MARKET_FEES). The"
+    " newest hour's top spreads go to Redis spreads:top.",
+    deps=[aggregate_asset_key("1h")],
+    partitions_def=HOURLY,
+    automation_condition=DOWNSTREAM_AUTOMATION,
+    backfill_policy=BACKFILL_POLICY,
+    kinds={"postgres", "redis"},
+)
+def market_spreads(
+    context: dg.AssetExecutionContext,
+    postgres: PostgresResource,
+    redis: RedisResource,
+    pricing: PricingResource,
+) -> dg.MaterializeResult:
+    windows = partition_windows(context)
+    lo, hi = windows[0].start, windows[-1].end
+    with postgres.connection() as conn:
+        spreads = compute_spreads(hourly_market_prices(conn, lo, hi), pricing.fees())
+        written = write_spreads(conn, spreads, lo, hi)
+    newest = (
+        spreads.filter(pl.col("bucket") == windows[-1].start)
+        .sort("net_spread_pct", "item_id", descending=[True, False])
+        .head(TOP_SPREADS)
+    )
+    cache = redis.cache()
+    swapped = cache.replace_spreads(
+        dict(zip(newest.get_column("item_id"), newest.get_column("net_spread_pct"), strict=True)),
+        {row["item_id"]: spread_details(row) for row in newest.iter_rows(named=True)},
+        windows[-1].end,
+    )
+    if swapped:
+        cache.publish("spreads", {"as_of": windows[-1].end.isoformat(), "items": newest.height})
+    context.log.info(f"market_spreads: {written} rows over {len(windows)} hour(s)")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": written,
+            "redis_top_spreads": newest.height,
+            "redis_swapped": swapped,
+            "top_spreads": _table(
+                [
+                    {
+                        "market_hash_name": r["market_hash_name"],
+                        "buy": r["cheapest_market"],
+                        "sell": r["best_net_market"],
+                        "spread_pct": round(r["spread_pct"], 2),
+                        "net_spread_pct": round(r["net_spread_pct"], 2),
+                    }
+                    for r in newest.head(10).iter_rows(named=True)
+                ],
+                [
+                    ("market_hash_name", "string"),
+                    ("buy", "string"),
+                    ("sell", "string"),
+                    ("spread_pct", "float"),
+                    ("net_spread_pct", "float"),
+                ],
             ),
         }
     )

@@ -4,9 +4,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import polars as pl
 
+from tracera_pipeline.analytics.reference import latest_market_prices, reference_scores
 from tracera_pipeline.analytics.volatility import WINDOWS, top_volatile
-from tracera_pipeline.cache.latest import latest_prices_before
+from tracera_pipeline.cache.latest import market_entries, reference_entries
 from tracera_pipeline.defs.analytics.assets import ITEM_VOLATILITY
 from tracera_pipeline.defs.partitions import (
     BACKFILL_POLICY,
@@ -14,17 +16,21 @@ from tracera_pipeline.defs.partitions import (
     HOURLY,
     partition_windows,
 )
+from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import PostgresResource, RedisResource
 
 CACHE_GROUP = "cache"
 
 
-def build_latest_prices_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def build_latest_prices_asset(
+    raw_keys: Sequence[dg.AssetKey], markets: Sequence[str]
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=dg.AssetKey(["cache", "latest_prices"]),
         group_name=CACHE_GROUP,
-        description="price:latest:<item_id> in Redis (JSON, TTL) and a message on 'prices'."
-        " Older partitions never overwrite newer cached prices.",
+        description="price:latest:<item_id> (the reference price: which market, every market's"
+        " price, the currency) and price:market:<market>:<item_id> in Redis (JSON, TTL), and a"
+        " message on 'prices'. Older partitions never overwrite newer cached prices.",
         deps=list(raw_keys),
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
@@ -32,25 +38,40 @@ def build_latest_prices_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         kinds={"redis"},
     )
     def latest_prices(
-        context: dg.AssetExecutionContext, postgres: PostgresResource, redis: RedisResource
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        redis: RedisResource,
+        pricing: PricingResource,
     ) -> dg.MaterializeResult:
         # Only the run's newest window matters: earlier ones are superseded by it.
         until = min(partition_windows(context)[-1].end, datetime.now(UTC))
+        policy, currency = pricing.policy(markets), pricing.currency_code()
+        # A price older than the key TTL would expire from Redis at once: don't read it.
+        lookback = timedelta(seconds=redis.latest_price_ttl_seconds)
         with postgres.connection() as conn:
-            prices = latest_prices_before(
-                conn, until, timedelta(seconds=redis.latest_price_ttl_seconds)
-            )
+            latest = latest_market_prices(conn, until, lookback, markets)
+        fresh = latest.filter(pl.col("time") >= until - policy.max_age)
         cache = redis.cache()
-        written = cache.set_latest_prices(prices)
+        per_market = cache.set_market_prices(market_entries(latest, currency))
+        references = reference_entries(fresh, policy, currency)
+        written = cache.set_latest_prices(references)
         cache.publish(
-            "prices", {"as_of": until.isoformat(), "items": len(prices), "updated": written}
+            "prices", {"as_of": until.isoformat(), "items": len(references), "updated": written}
         )
-        context.log.info(f"latest prices: {written} of {len(prices)} keys updated (as of {until})")
+        context.log.info(
+            f"latest prices: {written} of {len(references)} reference keys and {per_market} of"
+            f" {latest.height} market keys updated (as of {until}, rule {policy.describe()})"
+        )
+        by_market = dict(latest.group_by("market").len().sort("market").iter_rows())
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": len(prices),
+                "dagster/row_count": len(references),
+                "reference_rule": policy.describe(),
+                "currency": currency,
                 "keys_updated": written,
-                "keys_kept_newer": len(prices) - written,
+                "keys_kept_newer": len(references) - written,
+                "market_keys_updated": per_market,
+                "items_by_market": dg.MetadataValue.json(by_market),
                 "as_of": until.isoformat(),
             }
         )
@@ -58,48 +79,61 @@ def build_latest_prices_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefin
     return latest_prices
 
 
-@dg.asset(
-    key=dg.AssetKey(["cache", "volatility_rankings"]),
-    group_name=CACHE_GROUP,
-    description="rankings:volatile:<window> sorted sets (score = coefficient of variation),"
-    " swapped in atomically, and a message on 'volatility'.",
-    deps=[ITEM_VOLATILITY],
-    partitions_def=HOURLY,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    backfill_policy=BACKFILL_POLICY,
-    kinds={"redis"},
-)
-def volatility_rankings(
-    context: dg.AssetExecutionContext, postgres: PostgresResource, redis: RedisResource
-) -> dg.MaterializeResult:
-    as_of = partition_windows(context)[-1].end
-    cache = redis.cache()
-    sizes, swapped = {}, {}
-    with postgres.connection() as conn:
-        for window in WINDOWS:
-            ranked = top_volatile(conn, window, as_of)
-            sizes[window] = len(ranked)
-            swapped[window] = cache.replace_ranking(
-                window, {item_id: cv for item_id, _, cv, _ in ranked}, as_of
-            )
-            if swapped[window]:
-                cache.publish(
-                    "volatility",
-                    {
-                        "window": window,
-                        "as_of": as_of.isoformat(),
-                        "top": [
-                            {"item_id": i, "market_hash_name": n, "cv": cv}
-                            for i, n, cv, _ in ranked[:5]
-                        ],
-                    },
-                )
-    context.log.info(f"rankings as of {as_of}: sizes {sizes}, swapped {swapped}")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": sum(sizes.values()),
-            "ranking_sizes": dg.MetadataValue.json(sizes),
-            "swapped": dg.MetadataValue.json(swapped),
-            "as_of": as_of.isoformat(),
-        }
+def build_volatility_rankings_asset(markets: Sequence[str]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=dg.AssetKey(["cache", "volatility_rankings"]),
+        group_name=CACHE_GROUP,
+        description="rankings:volatile:<window> (by the reference rule) and"
+        " rankings:volatile:<window>:<market> sorted sets (score = coefficient of variation),"
+        " swapped in atomically and kept without expiry, and a message on 'volatility'.",
+        deps=[ITEM_VOLATILITY],
+        partitions_def=HOURLY,
+        automation_condition=DOWNSTREAM_AUTOMATION,
+        backfill_policy=BACKFILL_POLICY,
+        kinds={"redis"},
     )
+    def volatility_rankings(
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        redis: RedisResource,
+        pricing: PricingResource,
+    ) -> dg.MaterializeResult:
+        as_of = partition_windows(context)[-1].end
+        policy = pricing.policy(markets)
+        cache = redis.cache()
+        sizes: dict[str, int] = {}
+        with postgres.connection() as conn:
+            for window in WINDOWS:
+                ranked = top_volatile(conn, window, as_of)
+                for market in markets:
+                    scores = {
+                        r.item_id: r.coefficient_of_variation for r in ranked if r.market == market
+                    }
+                    cache.replace_ranking(window, scores, as_of, market=market)
+                    sizes[f"{window}:{market}"] = len(scores)
+                reference = reference_scores(
+                    [(r.item_id, r.market, r.coefficient_of_variation) for r in ranked], policy
+                )
+                if cache.replace_ranking(window, reference, as_of):
+                    top = sorted(reference.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+                    cache.publish(
+                        "volatility",
+                        {
+                            "window": window,
+                            "as_of": as_of.isoformat(),
+                            "rule": policy.describe(),
+                            "top": [{"item_id": i, "cv": cv} for i, cv in top],
+                        },
+                    )
+                sizes[window] = len(reference)
+        context.log.info(f"rankings as of {as_of}: sizes {sizes}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": sum(sizes.values()),
+                "ranking_sizes": dg.MetadataValue.json(sizes),
+                "reference_rule": policy.describe(),
+                "as_of": as_of.isoformat(),
+            }
+        )
+
+    return volatility_rankings

@@ -4,9 +4,11 @@ import dagster as dg
 
 from tracera_pipeline.defs.ingestion.ingest import IngestReport, ingest_windows
 from tracera_pipeline.defs.partitions import BACKFILL_POLICY, HOURLY, partition_windows
+from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
 from tracera_pipeline.providers.errors import ProviderConfigError
 from tracera_pipeline.storage import quality
+from tracera_pipeline.storage.currency import CurrencyError, ensure_database_currency
 
 RAW_GROUP = "ingestion"
 
@@ -37,7 +39,7 @@ def _preview(report: IngestReport) -> dg.MetadataValue:
     )
 
 
-def _metadata(report: IngestReport, flavor: str) -> dict[str, object]:
+def _metadata(report: IngestReport, flavor: str, currency: str) -> dict[str, object]:
     rate = report.rows_written / report.write_seconds if report.write_seconds else 0.0
     # In a ranged run every partition receives this metadata: figures are run totals.
     return {
@@ -56,6 +58,7 @@ def _metadata(report: IngestReport, flavor: str) -> dict[str, object]:
         "history_unavailable": bool(report.history_unavailable),
         "history_unavailable_partitions": len(report.history_unavailable),
         "storage_flavor": flavor,
+        "currency": currency,
         "preview": _preview(report),
     }
 
@@ -95,12 +98,18 @@ def build_provider_asset(
         postgres: PostgresResource,
         market: MarketDataResource,
         redis: RedisResource,
+        pricing: PricingResource,
     ) -> dg.MaterializeResult:
         windows = partition_windows(context)
         with postgres.connection() as conn:
             try:
+                currency = pricing.currency_code()
+                ensure_database_currency(conn, currency)
                 source = market.provider(
-                    provider, redis_client=redis.client(), key_prefix=redis.key_prefix
+                    provider,
+                    currency=currency,
+                    redis_client=redis.client(),
+                    key_prefix=redis.key_prefix,
                 )
                 report = ingest_windows(
                     conn,
@@ -110,14 +119,14 @@ def build_provider_asset(
                     chunk_rows=postgres.copy_chunk_rows,
                     log=context.log,
                 )
-            except ProviderConfigError as exc:
+            except (ProviderConfigError, CurrencyError) as exc:
                 # Misconfiguration does not heal by retrying: fail this step, at once.
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
             window = (report.provider_id, report.window_start, report.window_end)
             bad_prices = quality.non_positive_prices(conn, *window)
             duplicates = quality.duplicate_keys(conn, *window)
         return dg.MaterializeResult(
-            metadata=_metadata(report, postgres.flavor.value),
+            metadata=_metadata(report, postgres.flavor.value, currency),
             check_results=[
                 dg.AssetCheckResult(
                     check_name="positive_prices",

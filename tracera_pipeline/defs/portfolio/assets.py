@@ -1,5 +1,6 @@
 """``portfolio/portfolio_snapshots``: every portfolio valued at each partition end."""
 
+from collections import Counter
 from collections.abc import Sequence
 
 import dagster as dg
@@ -10,16 +11,21 @@ from tracera_pipeline.defs.partitions import (
     HOURLY,
     partition_windows,
 )
+from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import PostgresResource
 from tracera_pipeline.portfolio.valuation import snapshot_portfolios
 
 
-def build_portfolio_snapshots_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def build_portfolio_snapshots_asset(
+    raw_keys: Sequence[dg.AssetKey], markets: Sequence[str]
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=dg.AssetKey(["portfolio", "portfolio_snapshots"]),
         group_name="portfolio",
-        description="Value of every portfolio at each partition end, from the held items'"
-        " latest prices before that time (point-in-time correct in backfills).",
+        description="Value of every portfolio at each partition end, each held item priced by"
+        " the reference rule (TRACERA_REFERENCE_RULE / _MARKETS) from the prices known then"
+        " (point-in-time correct in backfills); reference_prices records which market priced"
+        " each held item.",
         deps=list(raw_keys),
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
@@ -27,11 +33,16 @@ def build_portfolio_snapshots_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.Asset
         kinds={"postgres"},
     )
     def portfolio_snapshots(
-        context: dg.AssetExecutionContext, postgres: PostgresResource
+        context: dg.AssetExecutionContext, postgres: PostgresResource, pricing: PricingResource
     ) -> dg.MaterializeResult:
         ends = [window.end for window in partition_windows(context)]
+        policy = pricing.policy(markets)
+        rows, priced_by = 0, Counter[str]()
         with postgres.connection() as conn:
-            rows = sum(snapshot_portfolios(conn, at) for at in ends)
+            for at in ends:
+                result = snapshot_portfolios(conn, at, policy)
+                rows += result.portfolios
+                priced_by.update(result.priced_by)
             total = conn.execute(
                 "SELECT coalesce(sum(value_cents), 0) FROM portfolio_snapshots WHERE time = %s",
                 (ends[-1],),
@@ -41,6 +52,9 @@ def build_portfolio_snapshots_asset(raw_keys: Sequence[dg.AssetKey]) -> dg.Asset
             metadata={
                 "dagster/row_count": rows,
                 "snapshot_times": len(ends),
+                "reference_rule": policy.describe(),
+                "currency": pricing.currency_code(),
+                "items_priced_by_market": dg.MetadataValue.json(dict(sorted(priced_by.items()))),
                 "total_value_cents_last": int(total),
                 "as_of_last": ends[-1].isoformat(),
             }

@@ -1,17 +1,32 @@
--- Value every portfolio at %(at)s from the held items' latest prices before it.
-INSERT INTO portfolio_snapshots (time, portfolio_id, value_cents, items_held, items_priced)
+-- Value every portfolio at %(at)s from the held items' reference prices then
+-- (reference_prices, written just before), counting holdings priced per market.
+WITH per_market AS (
+    SELECT h.portfolio_id, r.market,
+           sum(h.quantity::bigint * r.price_cents) AS value_cents, count(*) AS holdings
+    FROM portfolio_holdings AS h
+    JOIN reference_prices AS r ON r.item_id = h.item_id AND r.time = %(at)s
+    GROUP BY 1, 2
+), held AS (
+    SELECT portfolio_id, count(*) AS holdings FROM portfolio_holdings GROUP BY 1
+)
+INSERT INTO portfolio_snapshots (
+    time, portfolio_id, value_cents, items_held, items_priced, reference_rule, priced_by
+)
 SELECT
     %(at)s,
     p.portfolio_id,
-    coalesce(sum(h.quantity * prices.price_cents), 0)::bigint,
-    count(h.item_id)::integer,
-    count(prices.item_id)::integer
+    coalesce(sum(m.value_cents), 0)::bigint,
+    coalesce(held.holdings, 0)::integer,
+    coalesce(sum(m.holdings), 0)::integer,
+    %(rule)s,
+    coalesce(jsonb_object_agg(m.market, m.holdings) FILTER (WHERE m.market IS NOT NULL), jsonb_build_object())
 FROM portfolios AS p
-LEFT JOIN portfolio_holdings AS h USING (portfolio_id)
-LEFT JOIN unnest(%(priced_items)s::integer[], %(prices)s::bigint[]) AS prices(item_id, price_cents)
-       ON prices.item_id = h.item_id
-GROUP BY p.portfolio_id
+LEFT JOIN held USING (portfolio_id)
+LEFT JOIN per_market AS m USING (portfolio_id)
+GROUP BY p.portfolio_id, held.holdings
 ON CONFLICT (portfolio_id, time) DO UPDATE SET
     value_cents = EXCLUDED.value_cents,
     items_held = EXCLUDED.items_held,
-    items_priced = EXCLUDED.items_priced
+    items_priced = EXCLUDED.items_priced,
+    reference_rule = EXCLUDED.reference_rule,
+    priced_by = EXCLUDED.priced_by

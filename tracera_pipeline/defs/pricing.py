@@ -1,0 +1,42 @@
+"""Pipeline-wide pricing settings: the currency, the reference rule, seller fees."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+from pydantic import Field
+
+from tracera_pipeline.analytics.reference import ReferencePolicy
+from tracera_pipeline.providers.registry import seller_fees, split_list
+from tracera_pipeline.storage.currency import normalized_currency
+
+
+class PricingResource(dg.ConfigurableResource):
+    """How numbers from several markets are kept apart and, where asked, combined.
+
+    * ``currency`` — every market is asked in it; the database records it.
+    * the reference rule — which market's price stands for an item where one
+      number is needed (``price:latest:<item_id>``, portfolio valuation).
+    * seller fees — for cross-market spreads net of fees.
+    """
+
+    currency: str = Field(default="USD", description="ISO code every market is asked in")
+    reference_rule: str = Field(default="priority", description="priority or median")
+    reference_markets: str = Field(
+        default="", description="markets in priority order; empty: the enabled providers"
+    )
+    reference_max_age_seconds: int = Field(
+        default=7200, description="a market's price older than this is not fresh"
+    )
+    market_fees: str = Field(default="", description="fee overrides, e.g. steam=0.13")
+
+    def currency_code(self) -> str:
+        return normalized_currency(self.currency)
+
+    def policy(self, enabled: Sequence[str]) -> ReferencePolicy:
+        markets = split_list(self.reference_markets) or tuple(enabled)
+        return ReferencePolicy.parse(self.reference_rule, markets, self.reference_max_age_seconds)
+
+    def fees(self) -> dict[str, float]:
+        return seller_fees(self.market_fees)
