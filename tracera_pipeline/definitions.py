@@ -19,7 +19,7 @@ from tracera_pipeline.defs.ingestion.assets import (
     build_provider_asset,
     provider_asset_key,
 )
-from tracera_pipeline.defs.ingestion.schedules import build_ingest_job, ingest_current_window
+from tracera_pipeline.defs.ingestion.schedules import build_ingest_job, build_ingest_schedule
 from tracera_pipeline.defs.portfolio.assets import build_portfolio_snapshots_asset
 from tracera_pipeline.defs.resources import default_resources
 from tracera_pipeline.defs.retention.jobs import raw_retention_job
@@ -64,7 +64,7 @@ def build_definitions(
         assets=assets,
         asset_checks=freshness,
         jobs=[build_ingest_job(freshness), raw_retention_job],
-        schedules=[ingest_current_window],
+        schedules=[build_ingest_schedule(providers)],
         sensors=[
             raw_retention_sensor,
             freshness_sensor,

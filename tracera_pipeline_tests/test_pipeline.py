@@ -7,11 +7,11 @@ import dagster as dg
 import pytest
 
 from tracera_pipeline.definitions import build_assets, build_definitions
-from tracera_pipeline.defs.ingestion.schedules import ingest_current_window
 from tracera_pipeline.defs.resources import MarketDataResource
 from tracera_pipeline.portfolio.loader import Portfolio, load_portfolios
 from tracera_pipeline.providers.item_names import item_names
 from tracera_pipeline.providers.synthetic import SyntheticMarket
+from tracera_pipeline.storage.flavor import Flavor
 from tracera_pipeline_tests.helpers import T0, key
 
 RANGE_TAGS = {
@@ -132,9 +132,84 @@ def test_live_only_provider_records_zero_rows_with_a_flag_for_history(conn, reso
 
 
 @pytest.mark.parametrize("minute", [0, 15, 45])
-def test_schedule_asks_for_the_open_hour_with_a_unique_run_key(minute: int) -> None:
+def test_schedule_asks_for_the_open_hour_and_the_closed_one(minute: int) -> None:
     at = datetime(2026, 3, 2, 10, minute, tzinfo=UTC)
-    context = dg.build_schedule_context(scheduled_execution_time=at)
-    request = ingest_current_window(context)
-    assert request.partition_key == "2026-03-02-10:00"
-    assert request.run_key == f"2026-03-02-10:00@2026-03-02T10:{minute:02d}"
+    defs = build_definitions(["synthetic", "skinport"])
+    context = dg.build_schedule_context(
+        scheduled_execution_time=at, repository_def=defs.get_repository_def()
+    )
+    schedule = defs.resolve_schedule_def("ingest_current_window")
+    current, closed = schedule.evaluate_tick(context).run_requests
+    assert current.partition_key == "2026-03-02-10:00"
+    assert current.run_key == f"2026-03-02-10:00@2026-03-02T10:{minute:02d}"
+    assert current.asset_selection is None  # every provider
+    # The closed hour: same run key on every tick (launched once), history providers only.
+    assert (closed.partition_key, closed.run_key) == ("2026-03-02-09:00", "closed:2026-03-02-09:00")
+    assert closed.asset_selection == [dg.AssetKey(["raw", "prices", "synthetic"])]
+
+
+def test_a_historical_backfill_of_raw_alone_requests_exactly_that_range_downstream(
+    conn, resources
+) -> None:
+    defs = build_definitions(["synthetic"], resources=resources)
+    instance = dg.DagsterInstance.ephemeral()
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    raw = dg.AssetKey(["raw", "prices", "synthetic"])
+    hours = {key(T0 + timedelta(hours=h)) for h in range(6)}  # months before "now"
+    assert dg.materialize(
+        build_assets(["synthetic"]), resources=resources, instance=instance,
+        selection=[raw], tags=RANGE_TAGS,
+    ).success  # fmt: skip
+    evaluation = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=baseline.cursor
+    )
+    requested = {r.key for r in evaluation.results if r.true_subset.size > 0}
+    assert requested == set(defs.resolve_asset_graph().get_all_asset_keys()) - {raw}
+    assert all(evaluation.get_requested_partitions(k) == hours for k in requested)
+    # A backfill of the whole graph computes nothing twice: nothing is requested after it.
+    assert dg.materialize(
+        build_assets(["synthetic"]), resources=resources, instance=instance, tags=RANGE_TAGS
+    ).success
+    after = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=evaluation.cursor
+    )
+    assert [r.key for r in after.results if r.true_subset.size > 0] == []
+
+
+# Schedule logic does not depend on the storage flavour: native only, to save time.
+@pytest.mark.parametrize("flavor", [Flavor.NATIVE], ids=["native"], indirect=True)
+def test_every_closed_hour_is_complete_through_the_schedule(conn, resources) -> None:
+    """Six hours of 15-minute ticks, run as the daemon would (a run key launches once):
+    each closed hour ends with all 12 five-minute samples of every item."""
+    resources = {**resources, "market": MarketDataResource(synthetic_items=3)}
+    defs = build_definitions(["synthetic"], resources=resources)
+    schedule = defs.resolve_schedule_def("ingest_current_window")
+    job = defs.resolve_job_def("ingest_prices")
+    instance = dg.DagsterInstance.ephemeral()
+    repository = defs.get_repository_def()
+    seen: set[str] = set()
+    day = [T0 + timedelta(minutes=15 * n) for n in range(4 * 6 + 1)]
+    for tick in day:
+        context = dg.build_schedule_context(
+            scheduled_execution_time=tick, instance=instance, repository_def=repository
+        )
+        for request in schedule.evaluate_tick(context).run_requests:
+            if request.run_key in seen:
+                continue
+            seen.add(request.run_key)
+            result = job.execute_in_process(
+                partition_key=request.partition_key,
+                tags=request.tags,
+                asset_selection=request.asset_selection,
+                instance=instance,
+            )
+            assert result.success
+    per_hour = conn.execute(
+        "SELECT date_trunc('hour', time), count(*) FROM price_history GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    # 23:00 the day before (closed at the first tick) to 05:00; 06:00 has just opened.
+    assert [h for h, _ in per_hour] == [T0 + timedelta(hours=h) for h in range(-1, 6)]
+    assert {n for _, n in per_hour} == {3 * 12}
+    # Without the closed-hour runs the ticks alone would have missed :45–:55 of each hour.
+    closed_runs = [k for k in seen if k.startswith("closed:")]
+    assert len(closed_runs) == 7

@@ -18,11 +18,20 @@ def partition_windows(context: dg.AssetExecutionContext) -> list[dg.TimeWindow]:
     return [HOURLY.time_window_for_partition_key(key) for key in context.partition_keys]
 
 
-# Downstream assets refresh when any upstream partition updates, even if another
-# provider's partition is missing or failed (one failing provider blocks nothing).
-DOWNSTREAM_AUTOMATION = dg.AutomationCondition.eager().without(
-    ~dg.AutomationCondition.any_deps_missing()
-)
+# Downstream assets refresh the partitions whose upstream partitions updated — in
+# ANY time window, so a backfill of only the provider assets (or late data for an
+# old hour) reaches aggregates, volatility, spreads, caches and snapshots for
+# exactly that range. `eager()` would act in the latest time window only.
+# * no `any_deps_missing` gate: one failing provider blocks nothing;
+# * no `newly_missing`: a new empty hour is not computed before its data lands;
+# * `any_deps_updated` ignores updates by a run that also targets the asset, so a
+#   backfill of the whole graph computes nothing twice;
+# * waits while an upstream partition is still in progress (one run per range).
+DOWNSTREAM_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("any_deps_updated_in_any_partition")
 
 # Bounded ranges per run (fault isolation); one policy for the whole graph so a
 # backfill of everything plans the same runs for every asset.

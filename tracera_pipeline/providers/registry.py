@@ -21,6 +21,11 @@ KNOWN_PROVIDERS = (
     "pricempire",
 )
 
+# Markets whose adapter can return a whole closed hour after it closed (Steam:
+# with its login cookie). Only these are asked again once an hour has closed;
+# live-only markets have nothing more to give for it.
+HISTORY_PROVIDERS = frozenset({"synthetic", "synthetic_steam", "synthetic_buff", "steam"})
+
 # Currencies each market can quote in (None: any). Every market is asked in the
 # one pipeline currency (TRACERA_CURRENCY); one that cannot quote in it fails
 # its own step, so no number ever mixes two currencies.

@@ -1,5 +1,7 @@
 """``raw/prices/<provider>``: one time-partitioned asset per enabled provider."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
 
 from tracera_pipeline.defs.ingestion.ingest import IngestReport, ingest_windows
@@ -101,6 +103,12 @@ def build_provider_asset(
         pricing: PricingResource,
     ) -> dg.MaterializeResult:
         windows = partition_windows(context)
+        # A scheduled run ingests its partition as of its tick (the next tick or
+        # the closed-hour run fetches the rest): reproducible, whatever the delay.
+        scheduled_at = context.run.tags.get("tracera/scheduled_at")
+        now = datetime.now(UTC)
+        if scheduled_at:
+            now = min(now, datetime.fromisoformat(scheduled_at))
         with postgres.connection() as conn:
             try:
                 currency = pricing.currency_code()
@@ -117,6 +125,7 @@ def build_provider_asset(
                     source,
                     windows,
                     chunk_rows=postgres.copy_chunk_rows,
+                    now=now,
                     log=context.log,
                 )
             except (ProviderConfigError, CurrencyError) as exc:

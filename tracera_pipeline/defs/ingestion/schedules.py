@@ -1,16 +1,20 @@
-"""The ingestion job and its schedule: the current hour, every 15 minutes by default."""
+"""The ingestion job and its schedule: the open hour on every tick, and each hour
+once more after it closes, so every sample of every hour lands."""
 
 import os
 from collections.abc import Sequence
+from datetime import timedelta
 
 import dagster as dg
 
-from tracera_pipeline.defs.ingestion.assets import RAW_GROUP
+from tracera_pipeline.defs.ingestion.assets import RAW_GROUP, provider_asset_key
 from tracera_pipeline.defs.partitions import HOURLY
+from tracera_pipeline.providers.registry import HISTORY_PROVIDERS
 
 INGEST_CRON = os.environ.get("TRACERA_INGEST_CRON", "*/15 * * * *")
 
 INGEST_JOB = "ingest_prices"
+SCHEDULED_AT_TAG = "tracera/scheduled_at"
 
 
 def build_ingest_job(
@@ -25,18 +29,43 @@ def build_ingest_job(
     )
 
 
-@dg.schedule(
-    job_name=INGEST_JOB,
-    cron_schedule=INGEST_CRON,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Ingest the open hour (merging new snapshots) on TRACERA_INGEST_CRON.",
-)
-def ingest_current_window(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    scheduled = context.scheduled_execution_time
-    key = HOURLY.get_partition_key_for_timestamp(scheduled.timestamp())  # the open hour
-    return dg.RunRequest(
-        partition_key=key,
-        run_key=f"{key}@{scheduled:%Y-%m-%dT%H:%M}",
-        tags={"tracera/scheduled_at": scheduled.isoformat()},
+def build_ingest_schedule(providers: Sequence[str]) -> dg.ScheduleDefinition:
+    history = [provider_asset_key(p) for p in providers if p in HISTORY_PROVIDERS]
+
+    @dg.schedule(
+        name="ingest_current_window",
+        job_name=INGEST_JOB,
+        cron_schedule=INGEST_CRON,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Every tick (TRACERA_INGEST_CRON): the open hour, merging new snapshots."
+        " The first tick after an hour closes also ingests that hour once more, for the"
+        " providers with history, so samples after the last tick of the hour land too.",
     )
+    def ingest_current_window(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        scheduled = context.scheduled_execution_time
+        tags = {SCHEDULED_AT_TAG: scheduled.isoformat()}
+        open_hour = HOURLY.get_partition_key_for_timestamp(scheduled.timestamp())
+        requests = [
+            dg.RunRequest(
+                partition_key=open_hour,
+                run_key=f"{open_hour}@{scheduled:%Y-%m-%dT%H:%M}",
+                tags=tags,
+            )
+        ]
+        closed = HOURLY.get_partition_key_for_timestamp(
+            (scheduled - timedelta(hours=1)).timestamp()
+        )
+        if history and closed != open_hour:
+            # Asked on every tick, launched once: the daemon skips a run key it has seen.
+            requests.append(
+                dg.RunRequest(
+                    partition_key=closed,
+                    run_key=f"closed:{closed}",
+                    asset_selection=history,
+                    tags={**tags, "tracera/closed_hour": "true"},
+                )
+            )
+        return requests
+
+    return ingest_current_window
