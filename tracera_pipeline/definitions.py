@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from datetime import timedelta
-
 import dagster as dg
 
 from tracera_pipeline import config
@@ -49,25 +46,12 @@ def build_definitions(
     retry_policy: dg.RetryPolicy | None = PROVIDER_RETRY_POLICY,
 ) -> dg.Definitions:
     assets = build_assets(providers, retry_policy)
-    raw_keys = [provider_asset_key(name) for name in providers]
-    with warnings.catch_warnings():
-        # Superseded by FreshnessPolicy in 1.13, but still the way to get freshness
-        # as an asset check (visible beside the data-quality checks).
-        warnings.simplefilter("ignore", dg.SupersessionWarning)
-        freshness = dg.build_last_update_freshness_checks(
-            assets=raw_keys, lower_bound_delta=timedelta(hours=1)
-        )
-        freshness_sensor = dg.build_sensor_for_freshness_checks(
-            freshness_checks=freshness, default_status=dg.DefaultSensorStatus.RUNNING
-        )
     return dg.Definitions(
         assets=assets,
-        asset_checks=freshness,
-        jobs=[build_ingest_job(freshness), raw_retention_job],
+        jobs=[build_ingest_job(), raw_retention_job],
         schedules=[build_ingest_schedule(providers)],
         sensors=[
             raw_retention_sensor,
-            freshness_sensor,
             # Declared here so downstream automation runs without a click in the UI.
             dg.AutomationConditionSensorDefinition(
                 "downstream_automation",

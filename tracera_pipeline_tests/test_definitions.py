@@ -23,8 +23,15 @@ def test_definitions_load_with_the_whole_graph() -> None:
     for sensor in ("raw_retention_sensor", "downstream_automation"):
         assert defs.resolve_sensor_def(sensor)
     assert defs.resolve_job_def("raw_retention_job")
-    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    graph = defs.resolve_asset_graph()
+    checks = {key.name for key in graph.asset_check_keys}
     assert {"positive_prices", "no_duplicate_rows", "matches_raw_rows"} <= checks
+    # Raw-data checks stop bad data; freshness is a FreshnessPolicy on every asset.
+    raw = dg.AssetKey(["raw", "prices", "synthetic"])
+    raw_checks = list(defs.resolve_assets_def(raw).check_specs)
+    assert len(raw_checks) == 2 and all(check.blocking for check in raw_checks)
+    for spec in defs.resolve_all_asset_specs():
+        assert spec.freshness_policy is not None, spec.key
 
 
 def test_provider_factory_gives_each_provider_its_pool_and_policies() -> None:

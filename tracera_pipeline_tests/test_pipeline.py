@@ -51,8 +51,13 @@ def test_a_range_backfill_materializes_every_partition_and_reruns_are_idempotent
     materialized = instance.get_materialized_partitions(raw)
     assert materialized == {key(T0 + timedelta(hours=h)) for h in range(6)}
     event = instance.get_latest_materialization_event(raw).asset_materialization
-    assert event.metadata["dagster/row_count"].value == 720
+    # A ranged run: the run's total and each partition's own count, no per-partition
+    # claim (dagster/partition_row_count) that would be copied to all six partitions.
+    assert event.metadata["rows_in_run"].value == 720
     assert event.metadata["partitions_in_run"].value == 6
+    assert set(event.metadata["rows_by_partition"].value.values()) == {120}
+    assert "dagster/partition_row_count" not in event.metadata
+    assert "dagster/row_count" not in event.metadata
     assert event.metadata["rows_rejected"].value == 0
     latest = list(redis_client.scan_iter(match=f"{redis_prefix}price:latest:*"))
     assert len(latest) == 20
@@ -127,7 +132,8 @@ def test_live_only_provider_records_zero_rows_with_a_flag_for_history(conn, reso
     ).asset_materialization
     assert event.metadata["history_unavailable"].value is True
     assert event.metadata["history_unavailable_partitions"].value == 6
-    assert event.metadata["dagster/row_count"].value == 0
+    assert event.metadata["rows_in_run"].value == 0
+    assert set(event.metadata["rows_by_partition"].value.values()) == {0}
     assert conn.execute("SELECT count(*) FROM price_history").fetchone()[0] == 0
 
 

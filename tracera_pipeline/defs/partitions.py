@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
+
 import dagster as dg
 
 from tracera_pipeline import config
@@ -36,3 +39,25 @@ DOWNSTREAM_AUTOMATION = (
 # Bounded ranges per run (fault isolation); one policy for the whole graph so a
 # backfill of everything plans the same runs for every asset.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
+
+
+# The schedule ticks every 15 minutes: two missed ticks warn, an hour fails.
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=1), warn_window=timedelta(minutes=35)
+)
+
+
+def row_metadata(
+    context: dg.AssetExecutionContext, rows: int, by_partition: Mapping[str, int] | None = None
+) -> dict[str, object]:
+    """Row counts the Dagster way. ``dagster/partition_row_count`` only where it is the
+    partition's own count: a ranged run's metadata is copied to every partition it
+    covers, so there it states the run's total and, when known, each partition's."""
+    keys = context.partition_keys
+    metadata: dict[str, object] = {"rows_in_run": rows, "partitions_in_run": len(keys)}
+    if len(keys) == 1:
+        metadata["dagster/partition_row_count"] = rows
+    elif by_partition is not None:
+        counts = {key: by_partition.get(key, 0) for key in keys}
+        metadata["rows_by_partition"] = dg.MetadataValue.json(counts)
+    return metadata

@@ -4,7 +4,13 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from tracera_pipeline.defs.partitions import BACKFILL_POLICY, DOWNSTREAM_AUTOMATION, HOURLY
+from tracera_pipeline.defs.partitions import (
+    BACKFILL_POLICY,
+    DOWNSTREAM_AUTOMATION,
+    FRESHNESS,
+    HOURLY,
+    row_metadata,
+)
 from tracera_pipeline.defs.resources import PostgresResource
 from tracera_pipeline.storage.aggregates import LEVELS, AggregateLevel, refresh_level
 from tracera_pipeline.storage.retention import unaggregated_hours
@@ -39,8 +45,10 @@ def _build(level: AggregateLevel, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
         backfill_policy=BACKFILL_POLICY,
+        freshness_policy=FRESHNESS,
         kinds={"postgres"},
         check_specs=checks,
+        metadata={"dagster/table_name": f"public.{level.table}"},
     )
     def _aggregate(
         context: dg.AssetExecutionContext, postgres: PostgresResource
@@ -71,7 +79,7 @@ def _build(level: AggregateLevel, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         )
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": result.rows,
+                **row_metadata(context, result.rows),
                 "bucket_start": result.bucket_start.isoformat(),
                 "bucket_end": result.bucket_end.isoformat(),
                 "refresh_seconds": round(result.seconds, 3),

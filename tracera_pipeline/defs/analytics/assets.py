@@ -16,8 +16,10 @@ from tracera_pipeline.defs.aggregates.assets import aggregate_asset_key
 from tracera_pipeline.defs.partitions import (
     BACKFILL_POLICY,
     DOWNSTREAM_AUTOMATION,
+    FRESHNESS,
     HOURLY,
     partition_windows,
+    row_metadata,
 )
 from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import PostgresResource, RedisResource
@@ -45,6 +47,7 @@ def _table(records: list[dict], columns: Sequence[tuple[str, str]]) -> dg.Metada
     partitions_def=HOURLY,
     automation_condition=DOWNSTREAM_AUTOMATION,
     backfill_policy=BACKFILL_POLICY,
+    freshness_policy=FRESHNESS,
     kinds={"postgres"},
 )
 def item_volatility(
@@ -59,7 +62,7 @@ def item_volatility(
     context.log.info(f"item_volatility: {rows} rows for {len(as_of)} as-of time(s)")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": sum(rows.values()),
+            **row_metadata(context, sum(rows.values())),
             "rows_by_window": dg.MetadataValue.json(rows),
             "as_of_last": as_of[-1].isoformat(),
             "top_volatile_24h": _table(
@@ -93,6 +96,7 @@ def item_volatility(
     partitions_def=HOURLY,
     automation_condition=DOWNSTREAM_AUTOMATION,
     backfill_policy=BACKFILL_POLICY,
+    freshness_policy=FRESHNESS,
     kinds={"postgres", "redis"},
 )
 def market_spreads(
@@ -122,7 +126,7 @@ def market_spreads(
     context.log.info(f"market_spreads: {written} rows over {len(windows)} hour(s)")
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": written,
+            **row_metadata(context, written),
             "redis_top_spreads": newest.height,
             "redis_swapped": swapped,
             "top_spreads": _table(

@@ -13,8 +13,10 @@ from tracera_pipeline.defs.analytics.assets import ITEM_VOLATILITY
 from tracera_pipeline.defs.partitions import (
     BACKFILL_POLICY,
     DOWNSTREAM_AUTOMATION,
+    FRESHNESS,
     HOURLY,
     partition_windows,
+    row_metadata,
 )
 from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import PostgresResource, RedisResource
@@ -35,6 +37,7 @@ def build_latest_prices_asset(
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
         backfill_policy=BACKFILL_POLICY,
+        freshness_policy=FRESHNESS,
         kinds={"redis"},
     )
     def latest_prices(
@@ -65,7 +68,7 @@ def build_latest_prices_asset(
         by_market = dict(latest.group_by("market").len().sort("market").iter_rows())
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": len(references),
+                **row_metadata(context, len(references)),
                 "reference_rule": policy.describe(),
                 "currency": currency,
                 "keys_updated": written,
@@ -90,6 +93,7 @@ def build_volatility_rankings_asset(markets: Sequence[str]) -> dg.AssetsDefiniti
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
         backfill_policy=BACKFILL_POLICY,
+        freshness_policy=FRESHNESS,
         kinds={"redis"},
     )
     def volatility_rankings(
@@ -129,7 +133,7 @@ def build_volatility_rankings_asset(markets: Sequence[str]) -> dg.AssetsDefiniti
         context.log.info(f"rankings as of {as_of}: sizes {sizes}")
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": sum(sizes.values()),
+                **row_metadata(context, sum(sizes.values())),
                 "ranking_sizes": dg.MetadataValue.json(sizes),
                 "reference_rule": policy.describe(),
                 "as_of": as_of.isoformat(),

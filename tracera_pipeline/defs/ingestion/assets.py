@@ -5,7 +5,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from tracera_pipeline.defs.ingestion.ingest import IngestReport, ingest_windows
-from tracera_pipeline.defs.partitions import BACKFILL_POLICY, HOURLY, partition_windows
+from tracera_pipeline.defs.partitions import (
+    BACKFILL_POLICY,
+    FRESHNESS,
+    HOURLY,
+    partition_windows,
+    row_metadata,
+)
 from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
 from tracera_pipeline.providers.errors import ProviderConfigError
@@ -17,6 +23,18 @@ RAW_GROUP = "ingestion"
 
 def provider_asset_key(provider: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", "prices", provider])
+
+
+PRICE_HISTORY_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("time", "timestamptz", description="when the price was observed"),
+        dg.TableColumn("item_id", "integer", description="items.item_id"),
+        dg.TableColumn("provider_id", "smallint", description="providers.provider_id (market)"),
+        dg.TableColumn("price_cents", "bigint", description="in the database's currency"),
+        dg.TableColumn("volume", "integer", description="sales in the sample interval"),
+        dg.TableColumn("listings", "integer", description="open listings"),
+    ]
+)
 
 
 def _preview(report: IngestReport) -> dg.MetadataValue:
@@ -41,11 +59,13 @@ def _preview(report: IngestReport) -> dg.MetadataValue:
     )
 
 
-def _metadata(report: IngestReport, flavor: str, currency: str) -> dict[str, object]:
+def _metadata(
+    context: dg.AssetExecutionContext, report: IngestReport, flavor: str, currency: str
+) -> dict[str, object]:
     rate = report.rows_written / report.write_seconds if report.write_seconds else 0.0
     # In a ranged run every partition receives this metadata: figures are run totals.
     return {
-        "dagster/row_count": report.rows_written,
+        **row_metadata(context, report.rows_written, report.rows_by_partition),
         "rows_fetched": report.rows_fetched,
         "rows_rejected": report.rows_rejected,
         "rejection_reasons": dg.MetadataValue.json(report.rejection_reasons),
@@ -56,7 +76,6 @@ def _metadata(report: IngestReport, flavor: str, currency: str) -> dict[str, obj
         "write_rows_per_second": round(rate),
         "window_start": report.window_start.isoformat(),
         "window_end": report.window_end.isoformat(),
-        "partitions_in_run": report.partitions,
         "history_unavailable": bool(report.history_unavailable),
         "history_unavailable_partitions": len(report.history_unavailable),
         "storage_flavor": flavor,
@@ -76,11 +95,18 @@ def build_provider_asset(
     provider: str, retry_policy: dg.RetryPolicy | None = PROVIDER_RETRY_POLICY
 ) -> dg.AssetsDefinition:
     key = provider_asset_key(provider)
+    # Blocking: a run that stored bad prices does not go on to compute with them.
     positive = dg.AssetCheckSpec(
-        "positive_prices", asset=key, description="no stored price is zero or negative"
+        "positive_prices",
+        asset=key,
+        description="no stored price is zero or negative",
+        blocking=True,
     )
     unique = dg.AssetCheckSpec(
-        "no_duplicate_rows", asset=key, description="one row per item and time for this provider"
+        "no_duplicate_rows",
+        asset=key,
+        description="one row per item and time for this provider",
+        blocking=True,
     )
 
     @dg.asset(
@@ -91,9 +117,14 @@ def build_provider_asset(
         pool=f"provider_{provider}",
         retry_policy=retry_policy,
         backfill_policy=BACKFILL_POLICY,
+        freshness_policy=FRESHNESS,
         kinds={"postgres", "polars"},
         check_specs=[positive, unique],
-        metadata={"provider": provider, "table": "price_history"},
+        metadata={
+            "provider": provider,
+            "dagster/table_name": "public.price_history",
+            "dagster/column_schema": PRICE_HISTORY_SCHEMA,
+        },
     )
     def _provider_prices(
         context: dg.AssetExecutionContext,
@@ -135,7 +166,7 @@ def build_provider_asset(
             bad_prices = quality.non_positive_prices(conn, *window)
             duplicates = quality.duplicate_keys(conn, *window)
         return dg.MaterializeResult(
-            metadata=_metadata(report, postgres.flavor.value, currency),
+            metadata=_metadata(context, report, postgres.flavor.value, currency),
             check_results=[
                 dg.AssetCheckResult(
                     check_name="positive_prices",

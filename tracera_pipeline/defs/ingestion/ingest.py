@@ -40,6 +40,7 @@ class IngestReport:
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     # The adapter's own counts (e.g. Steam: priced, no_price, unknown, failed).
     provider_stats: dict[str, int] = field(default_factory=dict)
+    rows_by_partition: dict[str, int] = field(default_factory=dict)
     preview: pl.DataFrame | None = None
 
 
@@ -140,6 +141,7 @@ def ingest_windows(
             chunk_rows=chunk_rows,
         )
         report.rows_written += result.rows_written
+        report.rows_by_partition[window.start.strftime("%Y-%m-%d-%H:%M")] = result.rows_written
         report.rows_replaced += result.rows_replaced
         report.write_seconds += result.seconds
     log.info(

@@ -17,14 +17,11 @@ INGEST_JOB = "ingest_prices"
 SCHEDULED_AT_TAG = "tracera/scheduled_at"
 
 
-def build_ingest_job(
-    exclude_checks: Sequence[dg.AssetChecksDefinition] = (),
-):  # -> an unresolved asset job (not exported by dagster)
-    """One step per provider. Freshness checks stay out: their sensor evaluates them,
-    and inside the job a failed provider would skip them for every provider."""
+def build_ingest_job():  # -> an unresolved asset job (not exported by dagster)
+    """One step per provider (freshness is a FreshnessPolicy, evaluated by the daemon)."""
     return dg.define_asset_job(
         INGEST_JOB,
-        selection=dg.AssetSelection.groups(RAW_GROUP) - dg.AssetSelection.checks(*exclude_checks),
+        selection=dg.AssetSelection.groups(RAW_GROUP),
         description="Fetch every enabled provider for a partition (one step per provider).",
     )
 

@@ -8,8 +8,10 @@ import dagster as dg
 from tracera_pipeline.defs.partitions import (
     BACKFILL_POLICY,
     DOWNSTREAM_AUTOMATION,
+    FRESHNESS,
     HOURLY,
     partition_windows,
+    row_metadata,
 )
 from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import PostgresResource
@@ -30,6 +32,7 @@ def build_portfolio_snapshots_asset(
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
         backfill_policy=BACKFILL_POLICY,
+        freshness_policy=FRESHNESS,
         kinds={"postgres"},
     )
     def portfolio_snapshots(
@@ -50,7 +53,7 @@ def build_portfolio_snapshots_asset(
         context.log.info(f"portfolio snapshots: {rows} rows for {len(ends)} time(s)")
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
+                **row_metadata(context, rows),
                 "snapshot_times": len(ends),
                 "reference_rule": policy.describe(),
                 "currency": pricing.currency_code(),
