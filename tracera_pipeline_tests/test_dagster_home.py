@@ -18,6 +18,7 @@ from tracera_pipeline.dagster_home import (
     dagster_dev_command,
     prepare_home,
 )
+from tracera_pipeline.storage.database import ensure_database
 from tracera_pipeline_tests.conftest import REDIS_URL, RUN_ID, _drop, _url
 from tracera_pipeline_tests.dagster_processes import graphql, http_ok, processes, wait_for
 from tracera_pipeline_tests.throwaway_postgres import free_port
@@ -85,6 +86,8 @@ def test_tracera_pipeline_dev_serves_a_ui_with_the_limits(tmp_path, redis_prefix
         TRACERA_REDIS_URL=REDIS_URL,
         TRACERA_REDIS_PREFIX=redis_prefix,
     )
+    # Created up front: sensors would otherwise create it, possibly while being stopped.
+    ensure_database(_url(database))
     try:
         with processes(tmp_path, env) as procs:
             procs.start("dev", "python", "-m", "tracera_pipeline.cli", "dev", "-p", str(port))

@@ -71,13 +71,15 @@ RUNNING = {"REQUESTED", "CANCELING", "FAILING"}
 
 @pytest.fixture
 def databases() -> Iterator[tuple[str, str]]:
-    """A fresh database for Dagster's storage and a name for the pipeline's (created
-    by the pipeline itself on first use); both dropped afterwards."""
+    """Fresh, empty databases for Dagster's storage and for the pipeline (which
+    migrates it on first use), dropped afterwards. Created here, not by the stack's
+    sensors, so no CREATE DATABASE can still be under way when the test drops them."""
     dagster_db = f"tracera_test_{RUN_ID}_dagster_{uuid.uuid4().hex[:6]}"
     pipeline_db = f"tracera_test_{RUN_ID}_deploy_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dagster_db)))
     try:
+        with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+            for name in (dagster_db, pipeline_db):
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         yield dagster_db, pipeline_db
     finally:
         _drop(dagster_db)
