@@ -97,7 +97,7 @@ def probe_timescaledb(conninfo: str) -> Probe:
         raise FlavorError(
             f"could not open a connection to probe TimescaleDB ({_first_line(exc)}): "
             "make sure the server accepts one more connection (max_connections), or set "
-            "TRACERA_STORAGE_FLAVOR=native or =timescaledb"
+            "TRACERA_STORAGE_FLAVOR=native to skip the probe"
         ) from exc
     try:
         probe_conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
