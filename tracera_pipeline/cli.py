@@ -53,6 +53,17 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev(args: argparse.Namespace) -> int:
+    from tracera_pipeline.dagster_home import choose_home, prepare_home, run_dagster_dev
+
+    home = prepare_home(choose_home(os.environ))
+    note = " (the project's dagster.yaml copied there)" if home.copied else ""
+    print(f"DAGSTER_HOME={home.path}{note}")
+    for warning in home.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return run_dagster_dev(home.path, args.dagster_args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tracera-pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -62,14 +73,27 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("file")
     demo = commands.add_parser("demo", help="migrate, load samples, run the last 48 hours")
     demo.add_argument("--hours", type=int, default=48)
-    args = parser.parse_args(argv)
+    commands.add_parser(
+        "dev",
+        help="`dagster dev` with a DAGSTER_HOME that keeps the project's pool and run limits",
+    )
+    # Whatever follows `dev` goes to `dagster dev` (e.g. `tracera-pipeline dev -p 3100`).
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "dev":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.dagster_args = extra[1:] if extra[:1] == ["--"] else extra
     # Beta/preview notices about Dagster APIs are for developers, not operators.
     warnings.filterwarnings("ignore", module="dagster")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"migrate": _migrate, "load-portfolios": _load_portfolios, "demo": _demo}
+    handlers = {
+        "migrate": _migrate,
+        "load-portfolios": _load_portfolios,
+        "demo": _demo,
+        "dev": _dev,
+    }
     try:
         return handlers[args.command](args)
     except (ValueError, RuntimeError, OSError) as exc:

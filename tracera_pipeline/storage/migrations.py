@@ -106,7 +106,12 @@ def current_flavor(conn: psycopg.Connection) -> Flavor:
 def migrate(
     conn: psycopg.Connection, sql_dir: Path, requested: FlavorRequest = FlavorRequest.AUTO
 ) -> MigrationReport:
-    """Apply pending migrations, each in its own transaction; idempotent."""
+    """Apply pending migrations, each in its own transaction; idempotent.
+
+    The TimescaleDB probe runs in its own connection (see ``flavor``), so ``conn``
+    survives it; should the server close ``conn`` anyway, we stop at once with a
+    ``MigrationError`` instead of using the dead connection again.
+    """
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
     try:
@@ -142,5 +147,15 @@ def migrate(
             log.info("applied migration %s", migration.path.name)
             done.append(migration.path.name)
         return MigrationReport(flavor=flavor, applied=tuple(done))
+    except psycopg.OperationalError as exc:
+        if not conn.broken:
+            raise
+        raise MigrationError(
+            f"the server closed the connection while migrating ({exc}): check the PostgreSQL "
+            "log, then run `tracera-pipeline migrate` again (applied migrations are kept)"
+        ) from exc
     finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        # The advisory lock ends with its session: a dead connection has nothing to
+        # unlock, and trying would hide the real error behind "the connection is closed".
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
