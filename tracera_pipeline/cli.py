@@ -64,6 +64,34 @@ def _dev(args: argparse.Namespace) -> int:
     return run_dagster_dev(home.path, args.dagster_args)
 
 
+def _backfill(args: argparse.Namespace) -> int:
+    from tracera_pipeline import backfill
+    from tracera_pipeline.providers.registry import KNOWN_PROVIDERS
+
+    keys = backfill.partition_keys(args.start, args.end)
+    if args.in_process:
+        failed = backfill.run_in_process(keys)
+        return 1 if failed else 0
+    if args.assets == "raw":
+        assets = [["raw", "prices", p] for p in config.enabled_providers() if p in KNOWN_PROVIDERS]
+    elif args.assets == "all":
+        from tracera_pipeline.definitions import defs
+
+        assets = [list(spec.key.path) for spec in defs.resolve_all_asset_specs()]
+    else:
+        assets = [name.strip().split("/") for name in args.assets.split(",") if name.strip()]
+    backfill_id = backfill.submit(args.webserver, keys, assets)
+    print(
+        f"backfill {backfill_id}: {len(keys)} partition(s) x {len(assets)} asset(s);"
+        f" follow it at {args.webserver.rstrip('/')}/runs/b/{backfill_id}"
+    )
+    if args.no_wait:
+        return 0
+    state = backfill.watch(args.webserver, backfill_id)
+    print(f"backfill {backfill_id}: {state.status.lower()}")
+    return 0 if state.status in ("COMPLETED", "COMPLETED_SUCCESS") and not state.failed else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tracera-pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -73,6 +101,26 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("file")
     demo = commands.add_parser("demo", help="migrate, load samples, run the last 48 hours")
     demo.add_argument("--hours", type=int, default=48)
+    back = commands.add_parser(
+        "backfill",
+        help="backfill an hourly range: a Dagster backfill through the webserver (the UI shows"
+        " it), or --in-process",
+    )
+    back.add_argument(
+        "--from", dest="start", required=True, help="first partition, e.g. 2026-11-01-00:00"
+    )
+    back.add_argument("--to", dest="end", required=True, help="last partition (inclusive)")
+    back.add_argument(
+        "--assets",
+        default="raw",
+        help="raw (default: the provider assets; automation does the rest), all, or a comma"
+        " list of asset keys such as raw/prices/synthetic",
+    )
+    back.add_argument("--webserver", default="http://127.0.0.1:3000", help="Dagster webserver URL")
+    back.add_argument("--no-wait", action="store_true", help="launch, print its URL, return")
+    back.add_argument(
+        "--in-process", action="store_true", help="run the whole graph here, 24 partitions a run"
+    )
     commands.add_parser(
         "dev",
         help="`dagster dev` with a DAGSTER_HOME that keeps the project's pool and run limits",
@@ -93,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "load-portfolios": _load_portfolios,
         "demo": _demo,
         "dev": _dev,
+        "backfill": _backfill,
     }
     try:
         return handlers[args.command](args)
