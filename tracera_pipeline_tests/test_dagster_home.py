@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from tracera_pipeline.config import REPO_ROOT
 from tracera_pipeline.dagster_home import (
@@ -33,6 +34,18 @@ def _limits(home: Path) -> tuple[int | None, int | None]:
             config.pool_config.default_pool_limit,
             config.run_queue_config.max_concurrent_runs if config.run_queue_config else None,
         )
+
+
+def test_backfill_runs_leave_run_slots_for_ingestion() -> None:
+    """Both instance files cap backfill runs below the run limit, free the pool slots of
+    crashed runs and retry them (Dagster's own validation: test_deployment_files)."""
+    for source in (REPO_ROOT / "dagster.yaml", REPO_ROOT / "docker" / "dagster.yaml"):
+        settings = yaml.safe_load(source.read_text())
+        runs = settings["concurrency"]["runs"]
+        (limit,) = [t for t in runs["tag_concurrency_limits"] if t["key"] == "dagster/backfill"]
+        assert 0 < limit["limit"] < runs["max_concurrent_runs"], source
+        assert settings["run_retries"]["enabled"] and settings["run_monitoring"]["enabled"]
+        assert settings["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
 
 
 def test_the_home_defaults_to_the_project_and_follows_dagster_home(tmp_path) -> None:

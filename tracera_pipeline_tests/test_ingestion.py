@@ -106,7 +106,10 @@ def test_checks_fail_when_stored_data_is_bad(conn, resources) -> None:
         " SELECT %s, min(item_id), 1, -5 FROM items",
         (T0 + timedelta(seconds=1),),
     )
-    again = dg.materialize(raw, resources=resources, instance=instance, partition_key=key(T0))
+    again = dg.materialize(
+        raw, resources=resources, instance=instance, partition_key=key(T0), raise_on_error=False
+    )
+    assert not again.success  # the check is blocking: downstream steps would not run
     evaluations = {c.check_name: c for c in again.get_asset_check_evaluations()}
     assert evaluations["positive_prices"].passed is False
     assert evaluations["positive_prices"].metadata["non_positive_rows"].value == 1
