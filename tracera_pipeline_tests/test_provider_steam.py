@@ -472,3 +472,38 @@ def test_cookie_setting_is_normalised_and_checked(httpserver: HTTPServer, make: 
         make(login_secure=f"{SECRET}; sessionid=abc")
     assert SECRET not in str(error.value)
     assert make(login_secure="  ").supports_history is False
+
+
+# -- watchlist setting -----------------------------------------------------------
+
+MUSIC_KIT = "Music Kit | Daniel Sadowski, Crimson Assault"
+STATTRAK_KIT = "StatTrak™ Music Kit | Noisia, Sharpened"
+
+
+def test_a_newline_separated_watchlist_keeps_commas_in_names(httpserver: HTTPServer) -> None:
+    from tracera_pipeline.defs.resources import MarketDataResource
+
+    for name, price in ((MUSIC_KIT, "$3.45"), (STATTRAK_KIT, "$12.00"), (REDLINE, "$0.41")):
+        _overview(httpserver, name).respond_with_json({"success": True, "lowest_price": price})
+    market = MarketDataResource(
+        steam_base_url=httpserver.url_for("/"),
+        steam_watchlist=f"{MUSIC_KIT}\r\n  {STATTRAK_KIT}\n\n{REDLINE}\n{MUSIC_KIT}\n",
+    )
+    provider = market.provider("steam")
+    assert provider.watchlist == (MUSIC_KIT, STATTRAK_KIT, REDLINE)
+    now = datetime.now(UTC)
+    frame = provider.fetch(now - timedelta(minutes=5), now + timedelta(minutes=5))
+    provider.close()
+    assert sorted(frame.select("market_hash_name", "price_cents").rows()) == sorted(
+        [(MUSIC_KIT, 345), (STATTRAK_KIT, 1200), (REDLINE, 41)]
+    )
+    asked = sorted(r.args["market_hash_name"] for r, _ in httpserver.log)
+    assert asked == sorted([MUSIC_KIT, STATTRAK_KIT, REDLINE])
+
+
+def test_a_one_line_watchlist_is_still_comma_separated() -> None:
+    from tracera_pipeline.providers.registry import split_list
+
+    assert split_list(f" {REDLINE},{CASE} ,,{REDLINE}") == (REDLINE, CASE)
+    assert split_list(f"{MUSIC_KIT}\n") == (MUSIC_KIT,)
+    assert split_list("") == ()

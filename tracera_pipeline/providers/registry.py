@@ -52,8 +52,13 @@ def rate_limits(overrides: str) -> dict[str, RateLimit]:
 
 
 def split_list(text: str) -> tuple[str, ...]:
-    """A newline- or comma-separated list (item names contain neither)."""
-    parts = text.replace("\n", ",").split(",")
+    """One entry per line when ``text`` has a line break, else comma-separated.
+
+    Names can contain commas (every music kit: ``Music Kit | Artist, Title``), so a
+    list with line breaks is split on them alone; a one-line list keeps the
+    comma form. Blank entries and repeats are dropped, order is kept.
+    """
+    parts = text.splitlines() if "\n" in text or "\r" in text else text.split(",")
     return tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
 
 
