@@ -223,10 +223,11 @@ def test_truncated_body_is_retried_then_reported(httpserver: HTTPServer) -> None
 
     httpserver.expect_request(PATH).respond_with_handler(handler)
 
-    with pytest.raises(ProviderError, match="gave up after 2 attempt"):
+    with pytest.raises(ProviderError, match=r"cut off after 1423 bytes .* two attempts") as error:
         _provider(httpserver).fetch(*_window())
 
-    assert len(httpserver.log) == 2  # retried once (max_retries=1)
+    assert error.value.permanent  # the same cut twice: no step retry downloads it again
+    assert len(httpserver.log) == 2  # retried once
 
 
 def test_errors_and_logs_never_show_the_key(

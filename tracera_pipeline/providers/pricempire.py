@@ -171,7 +171,8 @@ class PricempireProvider:
     def _get_body(self) -> bytes:
         params = {"sources": self.settings.source, "currency": self.settings.currency}
         raw = self.client.get(PRICES_ENDPOINT, params)
-        self.client.require_json(PRICES_ENDPOINT, raw)
+        content_type = raw.headers.get("content-type", "")
+        self.client.require_json(PRICES_ENDPOINT, content_type, raw.body, len(raw.body))
         return raw.body
 
 
