@@ -20,6 +20,7 @@ from tracera_pipeline.providers.errors import (
     ProviderResponseError,
 )
 from tracera_pipeline.providers.http_client import HttpSettings, ProviderHttpClient
+from tracera_pipeline.providers.rate_budget import RateBudget
 from tracera_pipeline.providers.skinport import (
     SkinportProvider,
     SkinportSettings,
@@ -28,6 +29,7 @@ from tracera_pipeline.providers.skinport import (
 )
 from tracera_pipeline.providers.validation import validate_prices
 from tracera_pipeline.storage.price_writer import WriteMode
+from tracera_pipeline_tests.helpers import StrictLimiter
 
 FAST = HttpSettings(
     connect_timeout=0.5, read_timeout=0.5, total_timeout=10, max_retries=2, backoff_base=0.01
@@ -310,3 +312,25 @@ def test_snapshot_time_stays_inside_a_window_that_already_ended(httpserver: HTTP
 )
 def test_price_to_cents_is_exact(value: Any, cents: int | None) -> None:
     assert price_to_cents(value) == cents
+
+
+def test_repeated_fetches_stay_within_a_strictly_enforced_budget(
+    httpserver: HTTPServer, redis_client, redis_prefix: str
+) -> None:
+    # Skinport's 8 per 300 s, scaled down to 2 per 1 s; every fetch is one request.
+    body = brotli.compress(json.dumps(CATALOGUE[:2]).encode())
+
+    def catalogue(request: Request) -> Response:
+        return Response(body, content_type="application/json", headers={"Content-Encoding": "br"})
+
+    limiter = StrictLimiter(limit=2, window=1.0, answer=catalogue)
+    httpserver.expect_request("/v1/items").respond_with_handler(limiter)
+    budget = RateBudget(redis_client, "skinport", limit=2, period_seconds=1, prefix=redis_prefix)
+    settings = SkinportSettings(base_url=httpserver.url_for("/v1"))
+    provider = build_skinport_provider(settings, http=FAST, budget=budget)
+
+    prices = [provider.fetch(*_window()).height for _ in range(5)]
+
+    assert prices == [2] * 5
+    assert (len(limiter.arrivals), limiter.rejected) == (5, 0)
+    assert limiter.most_in_any_window() <= 2
