@@ -327,3 +327,16 @@ def test_the_response_cap_is_an_environment_variable(httpserver, resources, monk
     message = _failure_text(result)
     assert "exceeds the 1048576-byte cap" in message
     assert "raise TRACERA_HTTP_MAX_RESPONSE_MB" in message
+
+
+def test_an_unreadable_budget_setting_fails_at_once_naming_it(httpserver, resources) -> None:
+    market = MarketDataResource(
+        steam_base_url=httpserver.url_for("/steam"),
+        steam_watchlist=REDLINE,
+        rate_limits="steam=20 per minute",
+    )
+    result, _ = _materialize("steam", resources, market, retry_policy=STEP_RETRY)
+
+    assert not result.success and httpserver.log == []
+    assert [e.event_type_value for e in result.all_events].count("STEP_RESTARTED") == 0
+    assert "set TRACERA_PROVIDER_RATE_LIMITS like 'steam=20/60'" in _failure_text(result)

@@ -258,7 +258,7 @@ def build_csfloat_provider(
         headers=headers,
         budget=budget,
         secrets=[settings.api_key or ""],
-        hints={401: rejected_key, 403: rejected_key},
+        hints={401: rejected_key, 403: rejected_key, 404: "check TRACERA_CSFLOAT_BASE_URL"},
         sleep=sleep,
     )
     return CsfloatProvider(settings, client)

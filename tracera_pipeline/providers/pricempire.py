@@ -154,6 +154,7 @@ def build_pricempire_provider(
             400: f"check {SOURCE_ENV} and the currency setting",
             401: rejected_key,
             403: f"{rejected_key} (or one whose plan includes this endpoint)",
+            404: "check TRACERA_PRICEMPIRE_BASE_URL",
         },
         sleep=sleep,
     )

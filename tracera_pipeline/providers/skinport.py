@@ -167,6 +167,7 @@ def _error_text(status: int, body: bytes) -> str:
         text = body[:200].decode("utf-8", "replace").strip()
     hints = {
         400: f"; check {CURRENCY_ENV} (one of {', '.join(CURRENCIES)})",
+        404: "; check TRACERA_SKINPORT_BASE_URL",
         406: " (Skinport requires Accept-Encoding: br)",
         422: f"; check {CURRENCY_ENV} (one of {', '.join(CURRENCIES)})",
     }

@@ -310,7 +310,10 @@ def build_steam_provider(
         headers=headers,
         budget=budget,
         secrets=[s for s in (cookie, settings.login_secure) if s],
-        hints={403: f"Steam refused the request; if {LOGIN_ENV} is set, replace it"},
+        hints={
+            403: f"Steam refused the request; if {LOGIN_ENV} is set, replace it",
+            404: "check TRACERA_STEAM_BASE_URL",
+        },
         sleep=sleep,
     )
     return SteamProvider(settings, client, clock=clock)

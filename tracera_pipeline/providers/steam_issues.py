@@ -8,7 +8,7 @@ priceless "fetched nothing it should have", and must not look green.
 from __future__ import annotations
 
 from tracera_pipeline.providers.base import FetchIssue
-from tracera_pipeline.providers.steam_settings import CURRENCY_ENV, WATCHLIST_ENV
+from tracera_pipeline.providers.steam_settings import WATCHLIST_ENV
 
 
 def _live_issues(stats: dict[str, int], currency: str) -> list[FetchIssue]:
@@ -28,9 +28,9 @@ def _live_issues(stats: dict[str, int], currency: str) -> list[FetchIssue]:
         issues.append(
             FetchIssue(
                 "unparseable_prices",
-                f"{unreadable} of {priced + unreadable} Steam price(s) could not be read as"
-                f" {currency} and were quarantined (see rejected_price_points); check"
-                f" {CURRENCY_ENV}",
+                f"{unreadable} of {priced + unreadable} Steam price(s) are not written the way"
+                f" Steam writes {currency} and were quarantined with their text and the reason"
+                " (see rejected_price_points)",
                 "warn" if priced else "error",
             )
         )
