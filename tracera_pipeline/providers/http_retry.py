@@ -8,7 +8,6 @@ import random
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -17,9 +16,7 @@ from tracera_pipeline.providers.errors import (
     ProviderRateLimited,
     ProviderResponseError,
 )
-
-if TYPE_CHECKING:
-    from tracera_pipeline.providers.http_client import HttpSettings
+from tracera_pipeline.providers.http_settings import HttpSettings
 
 log = logging.getLogger("tracera_pipeline.providers.http_client")
 

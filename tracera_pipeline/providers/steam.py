@@ -40,11 +40,10 @@ import polars as pl
 from tracera_pipeline.providers.base import INVALID_REASON, FetchIssue
 from tracera_pipeline.providers.errors import (
     ProviderConfigError,
-    ProviderError,
     ProviderRateLimited,
     ProviderResponseError,
 )
-from tracera_pipeline.providers.http_client import HttpSettings, JsonResponse, ProviderHttpClient
+from tracera_pipeline.providers.http_client import HttpSettings, ProviderHttpClient
 from tracera_pipeline.providers.rate_budget import RateBudget
 from tracera_pipeline.providers.snapshot import snapshot_time
 from tracera_pipeline.providers.steam_history import (
@@ -86,21 +85,10 @@ log = logging.getLogger(__name__)
 # that starts within this much of window_end still counts as live.
 LIVE_GRACE = timedelta(seconds=60)
 
-_STAT_KEYS = (
-    "requested",
-    "priced",
-    "no_price",
-    "unparseable",
-    "unknown",
-    "failed",
-    "history_requested",
-    "history_points",
-    "history_unparseable",
-    "history_bad_points",
-    "history_unknown",
-    "history_failed",
-    "history_empty",
-)
+# Counts of one fetch (``last_stats``): live, then history.
+_LIVE_KEYS = ("requested", "priced", "no_price", "unparseable", "unknown", "failed")
+_HISTORY = ("requested", "points", "unparseable", "bad_points", "unknown", "failed", "empty")
+_STAT_KEYS = _LIVE_KEYS + tuple(f"history_{key}" for key in _HISTORY)
 
 
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -273,16 +261,6 @@ class SteamProvider(SteamRequests):
         self._raise_if_nothing_answered(PRICEHISTORY, answered, errors, stats)
         stats["history_points"] = len(rows)
         return _frame(rows)
-
-    def _check_login(self, result: JsonResponse | ProviderError) -> None:
-        if isinstance(result, JsonResponse) and result.status == 400 and result.data == []:
-            # Never echo the cookie: only the variable name.
-            raise ProviderConfigError(
-                PROVIDER,
-                PRICEHISTORY,
-                "Steam answered 400 [] (not logged in): the steamLoginSecure cookie is"
-                f" missing, expired or rejected; set {LOGIN_ENV} to a current one",
-            )
 
 
 def build_steam_provider(

@@ -16,6 +16,7 @@ from tracera_pipeline.providers.errors import (
 )
 from tracera_pipeline.providers.http_client import JsonResponse, ProviderHttpClient
 from tracera_pipeline.providers.steam_settings import (
+    LOGIN_ENV,
     PRICEHISTORY,
     PROVIDER,
     WATCHLIST_ENV,
@@ -115,3 +116,13 @@ class SteamRequests:
         if all(e.permanent for e in errors):
             raise ProviderResponseError(PROVIDER, endpoint, message, permanent=True) from errors[0]
         raise ProviderError(PROVIDER, endpoint, message) from errors[0]
+
+    def _check_login(self, result: JsonResponse | ProviderError) -> None:
+        if isinstance(result, JsonResponse) and result.status == 400 and result.data == []:
+            # Never echo the cookie: only the variable name.
+            raise ProviderConfigError(
+                PROVIDER,
+                PRICEHISTORY,
+                "Steam answered 400 [] (not logged in): the steamLoginSecure cookie is"
+                f" missing, expired or rejected; set {LOGIN_ENV} to a current one",
+            )
