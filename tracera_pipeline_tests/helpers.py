@@ -90,3 +90,38 @@ class Sleeps(list):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+
+class StrictLimiter:
+    """A server-side rate limit that forgives nothing: at most ``limit`` requests
+    arrive in any ``window`` seconds (counted when the handler is entered, 429s
+    included), else 429 with Steam's ``null`` body. ``answer`` serves the rest."""
+
+    def __init__(self, limit: int, window: float, answer) -> None:
+        import threading
+
+        self.limit, self.window, self.answer = limit, window, answer
+        self.arrivals: list[float] = []
+        self.rejected = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request):
+        import time
+
+        from werkzeug import Response
+
+        with self._lock:
+            now = time.monotonic()
+            self.arrivals.append(now)
+            recent = sum(1 for t in self.arrivals if t > now - self.window)
+            if recent > self.limit:
+                self.rejected += 1
+                return Response("null", status=429, content_type="application/json")
+        return self.answer(request)
+
+    def most_in_any_window(self) -> int:
+        times = sorted(self.arrivals)
+        return max(
+            (sum(1 for t in times[i:] if t < start + self.window) for i, start in enumerate(times)),
+            default=0,
+        )

@@ -120,12 +120,16 @@ def test_timeouts_are_retried_then_reported(httpserver) -> None:
         _client(httpserver, settings=settings).get_json("slow")
 
 
+def _cut(body: bytes, declared: int) -> Response:
+    """A body shorter than its Content-Length; the connection then closes."""
+    response = Response(body, mimetype="application/json")
+    response.automatically_set_content_length = False
+    response.headers["Content-Length"] = str(declared)  # after: the constructor sets it
+    return response
+
+
 def test_truncated_body_is_transient_and_retried(httpserver) -> None:
-    truncated = Response(
-        b'{"data": [1, 2', headers={"Content-Length": "500"}, mimetype="application/json"
-    )
-    truncated.automatically_set_content_length = False
-    _sequence(httpserver, "/t", truncated, _json(OK))
+    _sequence(httpserver, "/t", _cut(b'{"data": [1, 2', 500), _json(OK))
     assert _client(httpserver).get_json("t").data == OK
     assert _hits(httpserver, "/t") == 2
 
@@ -212,7 +216,98 @@ def test_rate_budget_waits_for_a_free_slot_and_a_block_applies_to_all(
     deadline = time.monotonic() + 5
     for _ in range(3):
         budget.acquire(deadline)
-    assert len(sleeps) == 1 and 0 < sleeps[0] <= 0.3
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= 0.3 * 1.1  # the 10% safety margin
     other = RateBudget(redis_client, "acme", limit=100, period_seconds=60, prefix=redis_prefix)
     other.block_until(time.time() + 2)
     assert 1.0 < budget.try_acquire() <= 2.0
+
+
+def test_an_error_status_the_adapter_reads_as_an_answer_is_returned_once(httpserver) -> None:
+    _sequence(
+        httpserver,
+        "/a",
+        _json({"success": False}, 500),  # an answer: returned, not retried
+        Response("<html>Internal error</html>", status=500, mimetype="text/html"),
+        _json(OK),
+    )
+
+    def answer(status: int, body: bytes) -> bool:
+        return status == 500 and body.startswith(b'{"success"')
+
+    client = _client(httpserver)
+    first = client.get_json("a", answer=answer)
+    assert (first.status, first.data) == (500, {"success": False})
+    assert _hits(httpserver, "/a") == 1
+    second = client.get_json("a", answer=answer)  # the HTML 500 is retried
+    assert (second.status, second.data) == (200, OK)
+    assert _hits(httpserver, "/a") == 3
+
+
+def test_a_rejected_key_fails_at_once_with_the_adapters_hint(httpserver) -> None:
+    httpserver.expect_request("/me").respond_with_json({"message": "Unauthorized"}, status=401)
+    client = _client(httpserver, hints={401: "set ACME_API_KEY to a valid key"})
+    with pytest.raises(ProviderHTTPError) as error:
+        client.get_json("me")
+    assert error.value.permanent
+    assert str(error.value).endswith("; set ACME_API_KEY to a valid key")
+    assert _hits(httpserver, "/me") == 1
+
+
+@pytest.mark.parametrize(("status", "permanent"), [(400, True), (404, True), (408, False)])
+def test_4xx_are_permanent_except_timeouts(httpserver, status: int, permanent: bool) -> None:
+    httpserver.expect_request("/s").respond_with_json({}, status=status)
+    with pytest.raises(ProviderError) as error:
+        _client(httpserver).get_json("s")
+    assert error.value.permanent is permanent
+    assert _hits(httpserver, "/s") == (1 if permanent else FAST.max_retries + 1)
+
+
+def test_a_body_cut_at_the_same_byte_twice_is_permanent(httpserver) -> None:
+    _sequence(httpserver, "/cut", _cut(b"x" * 700, 5000), _cut(b"x" * 700, 5000), _json(OK))
+    with pytest.raises(ProviderResponseError, match="cut off after 700 bytes") as error:
+        _client(httpserver).get("cut")
+    assert error.value.permanent
+    assert _hits(httpserver, "/cut") == 2  # not downloaded again and again
+
+
+def test_bodies_cut_at_different_bytes_are_retried(httpserver) -> None:
+    _sequence(httpserver, "/cut", _cut(b"x" * 700, 5000), _cut(b"x" * 900, 5000), _json(OK))
+    assert _client(httpserver).get_json("cut").data == OK
+    assert _hits(httpserver, "/cut") == 3
+
+
+def test_retry_waits_are_the_documented_exponential_backoff(httpserver) -> None:
+    # README: retry n waits between half and all of 1 s x 2^(n-1), 4 retries.
+    httpserver.expect_request("/down").respond_with_json({}, status=503)
+    sleeps = Sleeps()
+    defaults = HttpSettings()
+    with pytest.raises(ProviderError, match="gave up after 5 attempt"):
+        _client(httpserver, sleeps, settings=HttpSettings(read_timeout=1)).get("down")
+    assert defaults.max_retries == 4 and defaults.backoff_base == 1.0
+    assert len(sleeps) == 4
+    for retry, wait in enumerate(sleeps, 1):
+        assert 2 ** (retry - 1) / 2 <= wait <= 2 ** (retry - 1)
+
+
+def test_stream_hands_over_chunks_under_the_cap_and_retries_a_cut_body(httpserver) -> None:
+    body = json.dumps([{"n": i} for i in range(300)]).encode()
+    _sequence(
+        httpserver,
+        "/big",
+        _cut(body[:1000], len(body)),
+        Response(body, mimetype="application/json"),
+    )
+    calls: list[int] = []
+
+    def consume(chunks) -> int:
+        calls.append(0)
+        return len(json.loads(b"".join(chunks)))
+
+    settings = HttpSettings(**{**FAST.__dict__, "max_response_bytes": 100_000})
+    assert _client(httpserver, settings=settings).stream("big", None, consume) == 300
+    assert len(calls) == 2 and _hits(httpserver, "/big") == 2
+    small = HttpSettings(**{**FAST.__dict__, "max_response_bytes": 2_000})
+    httpserver.expect_request("/big2").respond_with_data(body, content_type="application/json")
+    with pytest.raises(ProviderResponseError, match="TRACERA_HTTP_MAX_RESPONSE_MB") as error:
+        _client(httpserver, settings=small).stream("big2", None, consume)
+    assert error.value.permanent

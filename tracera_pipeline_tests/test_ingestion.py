@@ -98,6 +98,7 @@ def test_checks_fail_when_stored_data_is_bad(conn, resources) -> None:
     assert {c.check_name: c.passed for c in first.get_asset_check_evaluations()} == {
         "positive_prices": True,
         "no_duplicate_rows": True,
+        "fetched_expected_data": True,
     }
     # A bad row written behind the pipeline's back (e.g. a manual fix-up) survives a
     # merge re-run of the window, and the check reports it.

@@ -215,6 +215,11 @@ def test_401_never_shows_the_key(httpserver: HTTPServer, caplog: pytest.LogCaptu
         _provider(httpserver).fetch(*_window())
 
     assert caught.value.status == 401
+    assert caught.value.permanent  # fails the step at once, naming the variable
+    assert str(caught.value).endswith(
+        "; the API key was refused: set TRACERA_CSFLOAT_API_KEY to a valid key"
+    )
+    assert len(httpserver.log) == 1
     assert "csfloat /listings" in str(caught.value)
     assert "invalid API key ***" in str(caught.value)
     assert API_KEY not in str(caught.value) + repr(caught.value.args)
@@ -265,7 +270,7 @@ def test_bad_listings_are_returned_for_quarantine(httpserver: HTTPServer) -> Non
     assert sorted(reasons, key=str) == sorted(
         [
             (REDLINE, None, "missing price"),
-            (VULCAN, "12.50", "missing price"),
+            (VULCAN, "12.50", "unparseable price: '12.50' is not integer cents"),
             (None, "700", "empty market_hash_name"),
             (AWP, "0", "non-positive price"),
         ],
@@ -285,10 +290,14 @@ def test_unexpected_shape_is_a_response_error(httpserver: HTTPServer, body: Any)
 def test_empty_market_gives_an_empty_frame(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/api/v1/listings").respond_with_json({"data": []})
 
-    frame = _provider(httpserver).fetch(*_window())
+    provider = _provider(httpserver)
+    frame = provider.fetch(*_window())
 
     assert frame.height == 0
-    assert frame.schema == pl.Schema({**PRICE_SCHEMA, "raw_price": pl.String()})
+    assert [i.cause for i in provider.last_issues] == ["no_listings"]
+    assert frame.schema == pl.Schema(
+        {**PRICE_SCHEMA, "raw_price": pl.String(), "invalid_reason": pl.String()}
+    )
 
 
 def test_exhausted_window_is_shared_through_the_budget(

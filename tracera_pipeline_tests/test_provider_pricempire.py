@@ -24,6 +24,7 @@ from tracera_pipeline.providers.pricempire import (
     PricempireSettings,
     build_pricempire_provider,
 )
+from tracera_pipeline.providers.pricempire_parse import ArrayItems
 from tracera_pipeline.providers.validation import validate_prices
 from tracera_pipeline.storage.price_writer import WriteMode
 
@@ -117,9 +118,8 @@ def test_fetches_one_row_per_item_priced_by_the_source(httpserver: HTTPServer) -
         "AK-47 | Redline (Field-Tested)",
         "AWP | Asiimov (Field-Tested)",
         "Sticker | Crown (Foil)",
-        "M4A4 | Howl (Minimal Wear)",
         "Glock-18 | Fade (Factory New)",
-    }  # the case has only a skinport entry, the P250 none at all
+    }  # the case has only a skinport entry, the P250 none, the Howl's price is null
     assert rows["AK-47 | Redline (Field-Tested)"]["price_cents"] == 1234
     assert rows["AK-47 | Redline (Field-Tested)"]["listings"] == 311  # numeric string
     assert rows["AWP | Asiimov (Field-Tested)"]["listings"] == 57  # integer
@@ -128,7 +128,14 @@ def test_fetches_one_row_per_item_priced_by_the_source(httpserver: HTTPServer) -
     # the snapshot time, not the entries' updated_at
     assert frame.get_column("time").n_unique() == 1
     assert start <= frame.get_column("time")[0] < end
-    assert provider.last_stats == {"items": 8, "without_source": 3, "rows": 5}
+    assert provider.last_stats == {
+        "items": 8,
+        "without_source": 3,
+        "no_price": 1,  # price: null is counted, not quarantined
+        "unparseable": 1,
+        "rows": 4,
+    }
+    assert [(i.cause, i.severity) for i in provider.last_issues] == [("unparseable_prices", "warn")]
     assert (provider.supports_history, provider.write_mode) == (False, WriteMode.MERGE)
 
 
@@ -152,8 +159,11 @@ def test_unusable_prices_are_kept_for_quarantine(httpserver: HTTPServer) -> None
     checked = validate_prices(_provider(httpserver).fetch(start, end), start, end)
 
     assert sorted(checked.rejected.select("market_hash_name", "raw_price", "reason").rows()) == [
-        ("Glock-18 | Fade (Factory New)", "101250.5", "missing price"),
-        ("M4A4 | Howl (Minimal Wear)", None, "missing price"),
+        (
+            "Glock-18 | Fade (Factory New)",
+            "101250.5",
+            "unparseable price: '101250.5' is not whole cents",
+        ),
     ]
     assert checked.accepted.height == 3
 
@@ -191,7 +201,9 @@ def test_streamed_payload_over_the_cap_is_refused(httpserver: HTTPServer) -> Non
     ("body", "message"),
     [
         (b'[{"market_hash_name": "AK-47 | Redline (Field-Tested)", "prices": [', "malformed"),
-        (b"not json at all", "malformed JSON"),
+        (b"not json at all", "expected a JSON array"),
+        (b'[{"market_hash_name": "x", "prices": []} {', "malformed JSON"),
+        (b"", "empty body"),
         (b'{"items": []}', "expected a JSON array"),
         (b'[{"market_hash_name": "AWP | Asiimov (Field-Tested)", "prices": "n/a"}]', "unexpected"),
         (b"[1, 2, 3]", "unexpected"),
@@ -223,10 +235,11 @@ def test_truncated_body_is_retried_then_reported(httpserver: HTTPServer) -> None
 
     httpserver.expect_request(PATH).respond_with_handler(handler)
 
-    with pytest.raises(ProviderError, match="gave up after 2 attempt"):
+    with pytest.raises(ProviderError, match=r"cut off after 1423 bytes .* two attempts") as error:
         _provider(httpserver).fetch(*_window())
 
-    assert len(httpserver.log) == 2  # retried once (max_retries=1)
+    assert error.value.permanent  # the same cut twice: no step retry downloads it again
+    assert len(httpserver.log) == 2  # retried once
 
 
 def test_errors_and_logs_never_show_the_key(
@@ -263,3 +276,98 @@ def test_bad_request_body_is_reported(httpserver: HTTPServer) -> None:
 
     with pytest.raises(ProviderHTTPError, match="sources must be a valid source"):
         _provider(httpserver, source="nowhere").fetch(*_window())
+
+
+def test_a_source_the_api_drops_is_an_issue_naming_the_sources_it_returned(
+    httpserver: HTTPServer,
+) -> None:
+    # asked for "steam", the API silently answers without it
+    httpserver.expect_request(
+        PATH, query_string={"sources": "steam", "currency": "USD"}
+    ).respond_with_json(CATALOGUE)
+    provider = _provider(httpserver, source="steam")
+
+    assert provider.fetch(*_window()).height == 0
+
+    (issue,) = provider.last_issues
+    assert (issue.cause, issue.severity) == ("source_missing", "error")
+    assert "none of the 8 items carries a price from source 'steam'" in issue.message
+    assert "(sources in the answer: buff163, skinport)" in issue.message
+    assert "TRACERA_PRICEMPIRE_SOURCE" in issue.message
+
+
+def test_a_source_without_any_price_is_an_issue(httpserver: HTTPServer) -> None:
+    nulls = [_item(f"Item {i}", "1", [_entry("buff163", None, None, FRESH)]) for i in range(3)]
+    httpserver.expect_request(PATH).respond_with_json(nulls)
+    provider = _provider(httpserver)
+
+    assert provider.fetch(*_window()).height == 0
+
+    assert provider.last_stats["no_price"] == 3
+    assert [(i.cause, i.severity) for i in provider.last_issues] == [("no_prices", "error")]
+
+
+def test_a_rejected_key_fails_at_once_naming_the_variable(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(PATH).respond_with_json(
+        {"message": "Unauthorized", "statusCode": 401}, status=401
+    )
+    with pytest.raises(
+        ProviderHTTPError, match="set TRACERA_PRICEMPIRE_API_KEY to a valid key"
+    ) as error:
+        _provider(httpserver).fetch(*_window())
+    assert error.value.permanent and API_KEY not in str(error.value)
+    assert len(httpserver.log) == 1
+
+
+# -- the incremental array splitter ---------------------------------------------
+
+ARRAY = (
+    ' \n[ {"market_hash_name": "★ Karambit | Fade (Factory New)", "prices": [{"p": 1}]},'
+    ' 12345 , "a \\"quoted\\" ] , text", [1, [2]], null,{"n": -0.5e3}]\n '
+).encode()
+
+
+def _split_everywhere(data: bytes) -> list[list[Any]]:
+    """The elements found when ``data`` arrives in two pieces, for every cut."""
+    results = []
+    for cut in range(len(data) + 1):
+        array = ArrayItems()
+        results.append(array.feed(data[:cut]) + array.feed(data[cut:]) + array.close())
+    return results
+
+
+def test_array_elements_are_the_same_wherever_the_chunks_are_cut() -> None:
+    expected = json.loads(ARRAY)
+    assert all(found == expected for found in _split_everywhere(ARRAY))
+
+
+def test_array_elements_byte_by_byte() -> None:
+    array = ArrayItems()
+    found = [item for byte in ARRAY for item in array.feed(bytes([byte]))] + array.close()
+    assert found == json.loads(ARRAY)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[1, 2,]", "malformed JSON: Expecting value"),
+        (b"[1 2]", "expected ',' or ']'"),
+        (b"[1, 2] [3]", "data after the array"),
+        (b"[1, 2", "not closed"),
+        (b'{"a": 1}', "expected a JSON array"),
+        (b"   ", "empty body"),
+        (b'["\xff"]', "malformed JSON"),
+    ],
+)
+def test_array_faults_are_malformed_json(body: bytes, message: str) -> None:
+    array = ArrayItems()
+    with pytest.raises(ProviderResponseError, match=message):
+        array.feed(body)
+        array.close()
+
+
+def test_an_element_that_never_ends_is_refused_before_buffering_the_body() -> None:
+    array = ArrayItems(max_item_chars=1000)
+    array.feed(b'[{"a": "' + b"x" * 900)
+    with pytest.raises(ProviderResponseError, match="malformed JSON"):
+        array.feed(b"x" * 200)

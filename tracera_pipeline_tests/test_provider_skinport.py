@@ -14,11 +14,13 @@ from werkzeug import Request, Response
 
 from tracera_pipeline.providers.base import PRICE_SCHEMA
 from tracera_pipeline.providers.errors import (
+    ProviderConfigError,
     ProviderHTTPError,
     ProviderRateLimited,
     ProviderResponseError,
 )
 from tracera_pipeline.providers.http_client import HttpSettings, ProviderHttpClient
+from tracera_pipeline.providers.rate_budget import RateBudget
 from tracera_pipeline.providers.skinport import (
     SkinportProvider,
     SkinportSettings,
@@ -27,6 +29,7 @@ from tracera_pipeline.providers.skinport import (
 )
 from tracera_pipeline.providers.validation import validate_prices
 from tracera_pipeline.storage.price_writer import WriteMode
+from tracera_pipeline_tests.helpers import StrictLimiter
 
 FAST = HttpSettings(
     connect_timeout=0.5, read_timeout=0.5, total_timeout=10, max_retries=2, backoff_base=0.01
@@ -168,7 +171,7 @@ def test_unparseable_price_keeps_its_text_for_the_quarantine(httpserver: HTTPSer
     checked = validate_prices(_provider(httpserver).fetch(start, end), start, end)
 
     assert checked.rejected.row(0, named=True)["raw_price"] == "n/a"
-    assert checked.rejected.row(0, named=True)["reason"] == "missing price"
+    assert checked.rejected.row(0, named=True)["reason"] == "unparseable price: 'n/a'"
 
 
 def test_without_brotli_the_server_answers_406(httpserver: HTTPServer) -> None:
@@ -217,12 +220,41 @@ def test_persistent_429_raises_rate_limited(httpserver: HTTPServer) -> None:
     assert len(httpserver.log) == 3
 
 
-def test_error_body_ids_are_reported(httpserver: HTTPServer) -> None:
+def test_a_refused_setting_fails_at_once_with_the_ids_and_the_variable(
+    httpserver: HTTPServer,
+) -> None:
     body = {"errors": [{"id": "validation_error", "message": "currency must be one of …"}]}
     httpserver.expect_request("/v1/items").respond_with_json(body, status=400)
 
-    with pytest.raises(ProviderHTTPError, match="validation_error: currency must be one of"):
+    with pytest.raises(ProviderHTTPError, match="validation_error: currency must be one of") as e:
         _provider(httpserver).fetch(*_window())
+    assert e.value.permanent and "; check TRACERA_CURRENCY (one of AUD," in str(e.value)
+    assert len(httpserver.log) == 1
+
+
+def test_a_currency_in_lower_case_is_asked_in_skinports_spelling(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(
+        "/v1/items", query_string={"app_id": "730", "currency": "EUR", "tradable": "0"}
+    ).respond_with_json([_item("Sticker | Crown (Foil)", 0.29, 4, currency="EUR")])
+    settings = SkinportSettings(base_url=httpserver.url_for("/v1"), currency="eur")
+    frame = build_skinport_provider(settings, http=FAST).fetch(*_window())
+    assert frame.select("market_hash_name", "price_cents").rows() == [
+        ("Sticker | Crown (Foil)", 29)
+    ]
+
+
+def test_an_unknown_currency_fails_before_any_request(httpserver: HTTPServer) -> None:
+    settings = SkinportSettings(base_url=httpserver.url_for("/v1"), currency="EURO")
+    with pytest.raises(ProviderConfigError, match="set TRACERA_CURRENCY to one of AUD,") as e:
+        build_skinport_provider(settings, http=FAST).fetch(*_window())
+    assert e.value.permanent and httpserver.log == []
+
+
+def test_an_empty_catalogue_is_an_issue(httpserver: HTTPServer) -> None:
+    _serve_brotli(httpserver, [])
+    provider = _provider(httpserver)
+    assert provider.fetch(*_window()).height == 0
+    assert [(i.cause, i.severity) for i in provider.last_issues] == [("empty_catalogue", "error")]
 
 
 def test_rows_in_another_currency_are_quarantined_and_the_rest_land(
@@ -278,3 +310,25 @@ def test_snapshot_time_stays_inside_a_window_that_already_ended(httpserver: HTTP
 )
 def test_price_to_cents_is_exact(value: Any, cents: int | None) -> None:
     assert price_to_cents(value) == cents
+
+
+def test_repeated_fetches_stay_within_a_strictly_enforced_budget(
+    httpserver: HTTPServer, redis_client, redis_prefix: str
+) -> None:
+    # Skinport's 8 per 300 s, scaled down to 2 per 1 s; every fetch is one request.
+    body = brotli.compress(json.dumps(CATALOGUE[:2]).encode())
+
+    def catalogue(request: Request) -> Response:
+        return Response(body, content_type="application/json", headers={"Content-Encoding": "br"})
+
+    limiter = StrictLimiter(limit=2, window=1.0, answer=catalogue)
+    httpserver.expect_request("/v1/items").respond_with_handler(limiter)
+    budget = RateBudget(redis_client, "skinport", limit=2, period_seconds=1, prefix=redis_prefix)
+    settings = SkinportSettings(base_url=httpserver.url_for("/v1"))
+    provider = build_skinport_provider(settings, http=FAST, budget=budget)
+
+    prices = [provider.fetch(*_window()).height for _ in range(5)]
+
+    assert prices == [2] * 5
+    assert (len(limiter.arrivals), limiter.rejected) == (5, 0)
+    assert limiter.most_in_any_window() <= 2

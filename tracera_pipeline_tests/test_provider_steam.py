@@ -28,10 +28,7 @@ from tracera_pipeline.providers.steam import (
     SteamProvider,
     SteamSettings,
     build_steam_provider,
-    history_price_cents,
-    parse_history_time,
 )
-from tracera_pipeline.providers.steam_prices import parse_price_cents, parse_volume
 from tracera_pipeline.providers.validation import validate_prices
 from tracera_pipeline.storage.price_writer import WriteMode
 from tracera_pipeline_tests.helpers import Sleeps
@@ -99,103 +96,6 @@ def _hits(server: HTTPServer, path: str) -> int:
     return sum(1 for request, _ in server.log if request.path == path)
 
 
-# -- price strings -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "currency", "cents"),
-    [
-        ("$1,234.56", "USD", 123456),
-        ("$0.41", "USD", 41),
-        ("$11.30 USD", "USD", 1130),
-        ("$5", "USD", 500),
-        ("£1,234.56", "GBP", 123456),
-        ("1 234,56€", "EUR", 123456),
-        ("1\u00a0234,56€", "EUR", 123456),
-        ("1\u202f234,56€", "EUR", 123456),
-        ("1.234,56€", "EUR", 123456),
-        ("5,--€", "EUR", 500),
-        ("0,--€", "EUR", 0),
-        ("1 577,29€", "EUR", 157729),
-        ("1,23&#8364; ", "EUR", 123),
-        ("0,03€", "eur", 3),
-        ("123 руб.", "RUB", 12300),
-        ("1 234,50 руб.", "RUB", 123450),
-        ("¥ 1.17", "CNY", 117),
-        ("17,05₴", "UAH", 1705),
-        ("CHF 1.50", "CHF", 150),
-        ("CDN$ 3.10", "CAD", 310),
-        ("¥ 1,234", "JPY", 123400),  # whole-unit currency: still cents of the major unit
-        ("₩ 12,345", "KRW", 1234500),
-    ],
-)
-def test_price_strings_parse_exactly(text: str, currency: str, cents: int) -> None:
-    assert parse_price_cents(text, currency) == cents
-
-
-@pytest.mark.parametrize(
-    ("text", "currency"),
-    [
-        ("", "USD"),
-        ("   ", "USD"),
-        ("$", "USD"),
-        ("N/A", "USD"),
-        ("--", "EUR"),
-        ("$1.2.3", "USD"),
-        ("$1,23", "USD"),  # a decimal comma in a dot currency
-        ("$1.5", "USD"),
-        ("$.41", "USD"),
-        ("-$1.00", "USD"),
-        ("$-1.00", "USD"),
-        ("1e5", "USD"),
-        ("12,345€", "EUR"),  # three "minor" digits
-        ("1,234.56€", "EUR"),  # US layout in a comma currency
-        ("1,2,3€", "EUR"),
-        ("5,€", "EUR"),
-        ("$1  234.00", "USD"),
-        ("¥ 1,234.50", "JPY"),  # minor digits in a whole-unit currency
-        ("$1.00", "XXX"),  # unknown currency
-    ],
-)
-def test_garbage_price_strings_are_rejected(text: str, currency: str) -> None:
-    with pytest.raises(ValueError):
-        parse_price_cents(text, currency)
-
-
-@pytest.mark.parametrize(
-    ("text", "volume"),
-    [("12,345", 12345), ("1 234", 1234), ("1\u00a0234", 1234), ("1.234", 1234), ("7", 7), (9, 9)],
-)
-def test_volumes_parse(text: str | int, volume: int) -> None:
-    assert parse_volume(text) == volume
-
-
-@pytest.mark.parametrize("text", ["", "abc", "1.5", "1,23,4", "-3", "12 34", True])
-def test_garbage_volumes_are_rejected(text: object) -> None:
-    with pytest.raises(ValueError):
-        parse_volume(text)  # type: ignore[arg-type]
-
-
-def test_history_values_are_exact() -> None:
-    # float * 100 would truncate 1.13 to 112 and 0.29 to 28
-    assert [history_price_cents(v) for v in (1.08, 1.13, 0.29, "1.1", 3, 1.005)] == [
-        108,
-        113,
-        29,
-        110,
-        300,
-        101,
-    ]
-    for bad in (None, True, "abc", "nan", [1]):
-        with pytest.raises(ValueError):
-            history_price_cents(bad)
-    assert parse_history_time("Nov 24 2025 01: +0") == datetime(2025, 11, 24, 1, tzinfo=UTC)
-    assert parse_history_time("Mar 03 2024 17: +0") == datetime(2024, 3, 3, 17, tzinfo=UTC)
-    for bad in ("Foo 24 2025 01: +0", "2025-11-24T01:00:00Z", "Nov 24 2025 01:00"):
-        with pytest.raises(ValueError):
-            parse_history_time(bad)
-
-
 # -- live ----------------------------------------------------------------------
 
 
@@ -219,6 +119,7 @@ def test_live_fetch_gives_a_row_per_priced_item_and_skips_the_rest(
             "volume": [12345],
             "listings": [None],
             "raw_price": ["$1,234.56"],
+            "invalid_reason": [None],
         },
         schema=STEAM_SCHEMA,
     )
@@ -262,7 +163,7 @@ def test_unparseable_price_becomes_a_quarantined_row_with_its_text(
     assert provider.last_stats["unparseable"] == 1 and provider.last_stats["priced"] == 1
     validated = validate_prices(frame, HOUR, window_end)
     assert validated.rejected.select("market_hash_name", "raw_price", "reason").rows() == [
-        (REDLINE, "1,2,3€", "missing price")
+        (REDLINE, "1,2,3€", "unparseable price: expected 2 digits after EUR's decimal ','")
     ]
     assert validated.accepted.get_column("market_hash_name").to_list() == [CASE]
 
@@ -335,7 +236,7 @@ def test_empty_watchlist_is_a_config_error(httpserver: HTTPServer, make: Make) -
 
 
 def test_unknown_currency_is_a_config_error(make: Make) -> None:
-    with pytest.raises(ProviderConfigError, match="TRACERA_STEAM_CURRENCY"):
+    with pytest.raises(ProviderConfigError, match="TRACERA_CURRENCY"):
         make(currency="DOGE")
 
 
@@ -450,7 +351,7 @@ def test_history_in_another_wallet_currency_is_refused(httpserver: HTTPServer, m
     _history(httpserver, REDLINE).respond_with_json(
         {"success": True, "price_prefix": "", "price_suffix": "€", "prices": _points()}
     )
-    with pytest.raises(ProviderConfigError, match="TRACERA_STEAM_CURRENCY"):
+    with pytest.raises(ProviderConfigError, match="TRACERA_CURRENCY"):
         make(login_secure=SECRET).fetch(*PAST)
 
 
@@ -472,3 +373,38 @@ def test_cookie_setting_is_normalised_and_checked(httpserver: HTTPServer, make: 
         make(login_secure=f"{SECRET}; sessionid=abc")
     assert SECRET not in str(error.value)
     assert make(login_secure="  ").supports_history is False
+
+
+# -- watchlist setting -----------------------------------------------------------
+
+MUSIC_KIT = "Music Kit | Daniel Sadowski, Crimson Assault"
+STATTRAK_KIT = "StatTrak™ Music Kit | Noisia, Sharpened"
+
+
+def test_a_newline_separated_watchlist_keeps_commas_in_names(httpserver: HTTPServer) -> None:
+    from tracera_pipeline.defs.resources import MarketDataResource
+
+    for name, price in ((MUSIC_KIT, "$3.45"), (STATTRAK_KIT, "$12.00"), (REDLINE, "$0.41")):
+        _overview(httpserver, name).respond_with_json({"success": True, "lowest_price": price})
+    market = MarketDataResource(
+        steam_base_url=httpserver.url_for("/"),
+        steam_watchlist=f"{MUSIC_KIT}\r\n  {STATTRAK_KIT}\n\n{REDLINE}\n{MUSIC_KIT}\n",
+    )
+    provider = market.provider("steam")
+    assert provider.watchlist == (MUSIC_KIT, STATTRAK_KIT, REDLINE)
+    now = datetime.now(UTC)
+    frame = provider.fetch(now - timedelta(minutes=5), now + timedelta(minutes=5))
+    provider.close()
+    assert sorted(frame.select("market_hash_name", "price_cents").rows()) == sorted(
+        [(MUSIC_KIT, 345), (STATTRAK_KIT, 1200), (REDLINE, 41)]
+    )
+    asked = sorted(r.args["market_hash_name"] for r, _ in httpserver.log)
+    assert asked == sorted([MUSIC_KIT, STATTRAK_KIT, REDLINE])
+
+
+def test_a_one_line_watchlist_is_still_comma_separated() -> None:
+    from tracera_pipeline.providers.registry import split_list
+
+    assert split_list(f" {REDLINE},{CASE} ,,{REDLINE}") == (REDLINE, CASE)
+    assert split_list(f"{MUSIC_KIT}\n") == (MUSIC_KIT,)
+    assert split_list("") == ()

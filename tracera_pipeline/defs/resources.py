@@ -296,6 +296,7 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
             synthetic_items=env_int("TRACERA_SYNTHETIC_ITEMS", 200),
             synthetic_interval_seconds=env_int("TRACERA_SYNTHETIC_INTERVAL_SECONDS", 300),
             synthetic_seed=env_int("TRACERA_SYNTHETIC_SEED", 7),
+            http_max_response_mb=env_int("TRACERA_HTTP_MAX_RESPONSE_MB", 128),
             **{
                 field: env(variable, default)
                 for field, (variable, default) in _MARKET_SETTINGS.items()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 import polars as pl
 
@@ -23,6 +24,20 @@ PRICE_SCHEMA: dict[str, pl.DataType] = {
 # validation quarantines them under that reason. (``raw_price`` may carry the
 # provider's original value for the quarantine too.)
 INVALID_REASON = "invalid_reason"
+
+
+@dataclass(frozen=True)
+class FetchIssue:
+    """Something a fetch that did not fail still got wrong: it should have brought
+    prices and brought none, or fewer than it should (adapters list them in
+    ``last_issues``; the ingest asset turns them into a failing check)."""
+
+    cause: str  # short, stable: "no_prices", "source_missing", "unparseable_prices"…
+    message: str  # one sentence: what happened, with counts, and what to do
+    severity: Literal["error", "warn"] = "error"
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
 
 
 class PriceProvider(Protocol):

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import polars as pl
 
-from tracera_pipeline.providers.base import PRICE_SCHEMA
+from tracera_pipeline.providers.base import INVALID_REASON, PRICE_SCHEMA, FetchIssue
 from tracera_pipeline.providers.errors import ProviderConfigError, ProviderResponseError
 from tracera_pipeline.providers.http_client import HttpSettings, ProviderHttpClient
 from tracera_pipeline.providers.rate_budget import RateBudget
@@ -42,7 +42,11 @@ log = logging.getLogger(__name__)
 
 API_KEY_ENV = "TRACERA_CSFLOAT_API_KEY"
 LISTINGS_ENDPOINT = "/listings"
-CSFLOAT_SCHEMA: dict[str, pl.DataType] = {**PRICE_SCHEMA, "raw_price": pl.String()}
+CSFLOAT_SCHEMA: dict[str, pl.DataType] = {
+    **PRICE_SCHEMA,
+    "raw_price": pl.String(),
+    INVALID_REASON: pl.String(),
+}
 # Longest wait for an exhausted per-endpoint window before giving up on more pages.
 MAX_RESET_WAIT_SECONDS = 90.0
 
@@ -62,6 +66,7 @@ class Listing:
     market_hash_name: str | None
     price_cents: int | None
     raw_price: str | None
+    reason: str | None = None  # why the price is unusable, when it is there but odd
 
 
 def _price_cents(value: Any) -> int | None:
@@ -82,11 +87,16 @@ def parse_listing(listing: Any) -> Listing:
     item = listing.get("item")
     name = item.get("market_hash_name") if isinstance(item, dict) else None
     price = listing.get("price")
+    cents = _price_cents(price)
+    raw = price if price is None or isinstance(price, str) else json.dumps(price)
     return Listing(
         listing_id=None if listing.get("id") is None else str(listing["id"]),
         market_hash_name=name if isinstance(name, str) else None,
-        price_cents=_price_cents(price),
-        raw_price=price if price is None or isinstance(price, str) else json.dumps(price),
+        price_cents=cents,
+        raw_price=raw,
+        reason=f"unparseable price: {raw!r} is not integer cents"
+        if cents is None and raw
+        else None,
     )
 
 
@@ -125,16 +135,24 @@ class CsfloatProvider:
         self.settings = settings
         self.client = client
         self.last_stats: dict[str, int] = {}
+        self.last_issues: list[FetchIssue] = []
+
+    def close(self) -> None:
+        self.client.close()
 
     def fetch(self, window_start: datetime, window_end: datetime) -> pl.DataFrame:
         if not self.settings.api_key:
             raise ProviderConfigError(
                 self.name, LISTINGS_ENDPOINT, f"no API key: set {API_KEY_ENV}"
             )
+        self.last_stats, self.last_issues = {}, []
         listings, stats = self._collect()
         observed = snapshot_time(window_start, window_end)
         frame = listings_to_frame(listings, observed)
         self.last_stats = {**stats, "rows": frame.height}
+        if not listings:
+            message = f"CSFloat returned no buy-now listing in {stats['pages']} page(s)"
+            self.last_issues = [FetchIssue("no_listings", message)]
         log.info("csfloat: %s", ", ".join(f"{k}={v}" for k, v in self.last_stats.items()))
         return frame
 
@@ -202,12 +220,14 @@ def listings_to_frame(listings: list[Listing], observed: datetime) -> pl.DataFra
             "price_cents": [x.price_cents for x in listings],
             "raw_price": [x.raw_price for x in listings],
             "listings": [1] * len(listings),  # each unusable listing stands alone
+            INVALID_REASON: [x.reason for x in listings],
         },
         schema={
             "market_hash_name": pl.String(),
             "price_cents": pl.Int64(),
             "raw_price": pl.String(),
             "listings": pl.Int32(),
+            INVALID_REASON: pl.String(),
         },
     )
     return (
@@ -230,6 +250,7 @@ def build_csfloat_provider(
 ) -> CsfloatProvider:
     # The key travels only in this header; the client masks it in every message.
     headers = {"Authorization": settings.api_key} if settings.api_key else {}
+    rejected_key = f"the API key was refused: set {API_KEY_ENV} to a valid key"
     client = ProviderHttpClient(
         "csfloat",
         settings.base_url,
@@ -237,6 +258,7 @@ def build_csfloat_provider(
         headers=headers,
         budget=budget,
         secrets=[settings.api_key or ""],
+        hints={401: rejected_key, 403: rejected_key, 404: "check TRACERA_CSFLOAT_BASE_URL"},
         sleep=sleep,
     )
     return CsfloatProvider(settings, client)

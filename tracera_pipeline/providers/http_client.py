@@ -1,26 +1,29 @@
 """The HTTP layer every provider adapter shares (httpx).
 
 * timeouts: connect/read per request, and a total budget for a call with retries;
-* retries with exponential backoff and full jitter for transient failures
-  (connection errors, timeouts, truncated bodies, 5xx), none for other 4xx;
+* retries with exponential backoff and jitter for transient failures (connection
+  errors, timeouts, truncated bodies, 5xx): retry *n* waits between half and all
+  of ``backoff_base × 2^(n-1)`` seconds, at most ``backoff_max``;
+* no retry for other 4xx: they are permanent (``ProviderError.permanent``), and an
+  adapter's ``hints`` add the sentence naming the setting to fix (401 → the key);
+* a body cut off at the same byte on two attempts in a row is permanent too;
 * 429: waits ``Retry-After`` (seconds or HTTP date) or ``X-Ratelimit-Reset``
   (epoch seconds), else backs off; the wait is shared through the rate budget;
-* a cap on response size, checked while streaming;
-* JSON only, with errors that name the provider and endpoint and never carry
-  secrets (they travel in headers; messages show the path, not the query).
+* every attempt takes a slot of the provider's rate budget, retries included;
+* a cap on response size, checked while streaming; ``stream`` hands the body to a
+  consumer chunk by chunk, so a large answer is decoded without being held whole;
+* errors name the provider and endpoint and never carry secrets (they travel in
+  headers; messages show the path, not the query).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -30,67 +33,36 @@ from tracera_pipeline.providers.errors import (
     ProviderRateLimited,
     ProviderResponseError,
 )
+from tracera_pipeline.providers.http_retry import Attempts, Truncation, retry_after
+from tracera_pipeline.providers.http_settings import (
+    BROWSER_USER_AGENT,
+    HttpSettings,
+    JsonResponse,
+    RawResponse,
+)
 from tracera_pipeline.providers.rate_budget import BudgetExhausted, RateBudget
+
+__all__ = [
+    "BROWSER_USER_AGENT",
+    "HttpSettings",
+    "JsonResponse",
+    "ProviderHttpClient",
+    "RawResponse",
+]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+MAX_RESPONSE_ENV = "TRACERA_HTTP_MAX_RESPONSE_MB"
 _TRANSIENT = (httpx.TransportError,)  # connect/read errors, timeouts, truncated bodies
-BROWSER_USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
-    " Chrome/130.0 Safari/537.36"
-)
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    total_timeout: float = 120.0  # one call, retries and waits included
-    max_retries: int = 4
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    max_response_bytes: int = 64 * 1024 * 1024
-    user_agent: str = BROWSER_USER_AGENT
-
-
-@dataclass(frozen=True)
-class RawResponse:
-    status: int
-    body: bytes
-    headers: httpx.Headers
-    seconds: float  # the whole call, retries and waits included
-
-
-@dataclass(frozen=True)
-class JsonResponse:
-    status: int
-    data: Any
-    headers: httpx.Headers
-    seconds: float
-
-
-def _retry_after(headers: httpx.Headers, now: float) -> float | None:
-    """Seconds to wait from ``Retry-After`` or ``X-Ratelimit-Reset``, if present."""
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
-    reset = headers.get("x-ratelimit-reset")
-    if reset and headers.get("x-ratelimit-remaining", "0").strip() in ("0", ""):
-        try:
-            return max(0.0, float(reset) - now)
-        except ValueError:
-            return None
-    return None
 
 
 class ProviderHttpClient:
-    """One provider's HTTP client: base URL, default headers (secrets included), budget."""
+    """One provider's HTTP client: base URL, default headers (secrets included), budget.
+
+    ``hints``: per error status, the sentence telling the user what to fix (e.g.
+    ``{401: "set the provider's API key variable to a valid key"}``); appended to the error.
+    """
 
     def __init__(
         self,
@@ -101,12 +73,14 @@ class ProviderHttpClient:
         headers: Mapping[str, str] | None = None,
         budget: RateBudget | None = None,
         secrets: Iterable[str] = (),
+        hints: Mapping[int, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.provider = provider
         self._secrets = [secret for secret in secrets if secret]
         self.settings = settings or HttpSettings()
         self.budget = budget
+        self.hints = dict(hints or {})
         self.sleep = sleep
         self._client = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
@@ -130,123 +104,173 @@ class ProviderHttpClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _backoff(self, attempt: int) -> float:
-        cap = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
-        return random.uniform(cap / 2, cap)  # jittered, never zero
-
-    def _read(self, endpoint: str, response: httpx.Response) -> bytes:
-        cap = self.settings.max_response_bytes
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > cap:
-            raise ProviderResponseError(
-                self.provider,
-                endpoint,
-                f"response of {int(declared)} bytes exceeds the {cap}-byte cap",
-            )
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > cap:
-                raise ProviderResponseError(
-                    self.provider, endpoint, f"response exceeds the {cap}-byte cap"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def scrub(self, text: str) -> str:
         """``text`` with every configured secret masked."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
 
-    def get_json(
-        self, path: str, params: Mapping[str, Any] | None = None, *, ok_statuses: Iterable[int] = ()
-    ) -> JsonResponse:
-        """GET and decode JSON (see ``get``)."""
-        raw = self.get(path, params, ok_statuses=ok_statuses)
-        endpoint = "/" + path.lstrip("/")
-        return JsonResponse(raw.status, self.decode_json(endpoint, raw), raw.headers, raw.seconds)
+    # -- reading bodies -----------------------------------------------------------
 
-    def require_json(self, endpoint: str, raw: RawResponse) -> None:
+    def _chunks(
+        self, endpoint: str, response: httpx.Response, truncation: Truncation
+    ) -> Iterator[bytes]:
+        """The body in chunks, counted against the cap (and for truncation checks)."""
+        cap = self.settings.max_response_bytes
+        declared = response.headers.get("content-length")
+        truncation.start(declared)
+        if declared and declared.isdigit() and int(declared) > cap:
+            raise self._over_cap(endpoint, f"{int(declared)} bytes")
+        for chunk in response.iter_bytes():
+            truncation.received += len(chunk)
+            if truncation.received > cap:
+                raise self._over_cap(endpoint, f"more than {cap} bytes")
+            yield chunk
+
+    def _over_cap(self, endpoint: str, size: str) -> ProviderResponseError:
+        return ProviderResponseError(
+            self.provider,
+            endpoint,
+            f"the response ({size}) exceeds the {self.settings.max_response_bytes}-byte cap;"
+            f" raise {MAX_RESPONSE_ENV} (megabytes) if the answer is legitimately this large",
+            permanent=True,
+        )
+
+    def require_json(self, endpoint: str, content_type: str, start: bytes, size: int) -> None:
         """Refuse a non-JSON answer (e.g. an HTML error or login page from a proxy)."""
-        content_type = raw.headers.get("content-type", "")
         if "json" not in content_type.lower():
             raise ProviderResponseError(
                 self.provider,
                 endpoint,
                 f"expected JSON, got content-type {content_type or 'none'!r}"
-                f" ({len(raw.body)} bytes starting {self.scrub(repr(raw.body[:60]))})",
+                f" ({size} bytes starting {self.scrub(repr(start[:60]))})",
             )
 
     def decode_json(self, endpoint: str, raw: RawResponse) -> Any:
-        self.require_json(endpoint, raw)
+        self.require_json(endpoint, raw.headers.get("content-type", ""), raw.body, len(raw.body))
         try:
             return json.loads(raw.body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ProviderResponseError(self.provider, endpoint, f"malformed JSON: {exc}") from None
 
+    # -- requests -----------------------------------------------------------------
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        ok_statuses: Iterable[int] = (),
+        answer: Callable[[int, bytes], bool] | None = None,
+    ) -> JsonResponse:
+        """GET and decode JSON (see ``get``)."""
+        raw = self.get(path, params, ok_statuses=ok_statuses, answer=answer)
+        endpoint = "/" + path.lstrip("/")
+        return JsonResponse(raw.status, self.decode_json(endpoint, raw), raw.headers, raw.seconds)
+
     def get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, ok_statuses: Iterable[int] = ()
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        ok_statuses: Iterable[int] = (),
+        answer: Callable[[int, bytes], bool] | None = None,
     ) -> RawResponse:
         """GET ``path``, retrying what is worth retrying; the body is read under the cap.
 
-        ``ok_statuses``: error statuses whose body the adapter interprets itself.
+        ``ok_statuses``: error statuses whose body the adapter interprets itself;
+        ``answer(status, body)``: True for an error response that is the API's
+        answer rather than a failure (Steam's 500 ``{"success":false}``).
+        """
+        accepted = set(ok_statuses)
+
+        def read(response: httpx.Response, chunks: Iterator[bytes]) -> tuple[bool, Any]:
+            body = b"".join(chunks)
+            status = response.status_code
+            done = status < 400 or status in accepted or bool(answer and answer(status, body))
+            return done, body
+
+        def build(response: httpx.Response, body: bytes, seconds: float) -> RawResponse:
+            return RawResponse(response.status_code, body, response.headers, seconds)
+
+        return self._call(path, params, read, build)
+
+    def stream(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        consume: Callable[[Iterator[bytes]], T],
+    ) -> T:
+        """GET a JSON body and hand it to ``consume`` chunk by chunk as it arrives.
+
+        A transport failure mid-body (timeout, truncation) retries the whole
+        request, so ``consume`` must start from scratch each time it is called.
         """
         endpoint = "/" + path.lstrip("/")
-        accepted = set(ok_statuses)
-        started = time.monotonic()
-        deadline = started + self.settings.total_timeout
-        attempt = 0
+
+        def read(response: httpx.Response, chunks: Iterator[bytes]) -> tuple[bool, Any]:
+            if response.status_code >= 400:
+                return False, b"".join(chunks)  # read under the cap, for the message
+            self.require_json(endpoint, response.headers.get("content-type", ""), b"", 0)
+            return True, consume(chunks)
+
+        return self._call(path, params, read, lambda _response, value, _seconds: value)
+
+    def _call(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        read: Callable[[httpx.Response, Iterator[bytes]], tuple[bool, Any]],
+        build: Callable[[httpx.Response, Any, float], T],
+    ) -> T:
+        """The retry loop. ``read`` gives (True, value) when done, or (False, the
+        error body) for an error status, which is then retried or raised."""
+        endpoint = "/" + path.lstrip("/")
+        attempts = Attempts(self.provider, endpoint, self.settings)
         while True:
-            if self.budget is not None:
-                try:
-                    self.budget.acquire(deadline)
-                except BudgetExhausted as exc:
-                    raise ProviderRateLimited(self.provider, endpoint, 429, str(exc)) from None
+            token = self._take_slot(endpoint, attempts.deadline)
+            truncation = Truncation()
             wait: float | None = None
-            status: int | None = None
             try:
                 with self._client.stream("GET", path.lstrip("/"), params=params) as response:
-                    body = self._read(endpoint, response)
-                    status = response.status_code
-                    if status < 400 or status in accepted:
-                        return RawResponse(
-                            status, body, response.headers, time.monotonic() - started
-                        )
-                    failure = f"HTTP {status}"
-                    if status == 429:
-                        wait = _retry_after(response.headers, time.time())
-                        if wait is not None and self.budget is not None:
-                            self.budget.block_until(time.time() + wait)
-                    elif status < 500:
-                        raise ProviderHTTPError(
-                            self.provider, endpoint, status, self.scrub(_excerpt(body))
-                        )
+                    done, value = read(response, self._chunks(endpoint, response, truncation))
+                    if done:
+                        return build(response, value, attempts.elapsed())
+                    wait = self._failed_status(endpoint, response, value, attempts)
             except _TRANSIENT as exc:
-                failure = self.scrub(f"{type(exc).__name__}: {exc}")
-            attempt += 1
-            wait = wait if wait is not None else self._backoff(attempt - 1)
-            if attempt > self.settings.max_retries or time.monotonic() + wait > deadline:
-                if status == 429:
-                    raise ProviderRateLimited(
-                        self.provider,
-                        endpoint,
-                        429,
-                        f"still rate limited after {attempt} attempt(s)",
-                    )
-                raise ProviderError(
-                    self.provider, endpoint, f"gave up after {attempt} attempt(s): {failure}"
-                )
-            log.warning(
-                "%s %s: %s; retry %d/%d in %.1fs",
-                self.provider,
-                endpoint,
-                failure,
-                attempt,
-                self.settings.max_retries,
-                wait,
+                attempts.failed(self.scrub(f"{type(exc).__name__}: {exc}"), truncation=truncation)
+            finally:
+                if token is not None and self.budget is not None:
+                    self.budget.finish(token)
+            self.sleep(attempts.next_wait(wait))
+
+    def _take_slot(self, endpoint: str, deadline: float) -> str | None:
+        if self.budget is None:
+            return None
+        try:
+            return self.budget.acquire(deadline)
+        except BudgetExhausted as exc:
+            raise ProviderRateLimited(self.provider, endpoint, 429, str(exc)) from None
+
+    def _failed_status(
+        self, endpoint: str, response: httpx.Response, body: bytes, attempts: Attempts
+    ) -> float | None:
+        """Raise for a permanent status; note a transient one and return its wait, if any."""
+        status = response.status_code
+        if status == 429:
+            wait = retry_after(response.headers, time.time())
+            if wait is not None and self.budget is not None:
+                self.budget.block_until(time.time() + wait)
+            attempts.failed("HTTP 429", status=429)
+            return wait
+        excerpt = self.scrub(_excerpt(body))
+        if status < 500 and status != 408:
+            hint = self.hints.get(status)
+            raise ProviderHTTPError(
+                self.provider, endpoint, status, f"{excerpt}; {hint}" if hint else excerpt
             )
-            self.sleep(wait)
+        attempts.failed(f"HTTP {status}: {excerpt[:80]}", status=status)
+        return None
 
     def get_many(
         self,
@@ -254,12 +278,13 @@ class ProviderHttpClient:
         *,
         max_workers: int,
         ok_statuses: Iterable[int] = (),
+        answer: Callable[[int, bytes], bool] | None = None,
     ) -> list[JsonResponse | ProviderError]:
         """Fetch many requests concurrently (bounded); failures come back as errors in place."""
 
         def one(request: tuple[str, Mapping[str, Any]]) -> JsonResponse | ProviderError:
             try:
-                return self.get_json(request[0], request[1], ok_statuses=ok_statuses)
+                return self.get_json(request[0], request[1], ok_statuses=ok_statuses, answer=answer)
             except ProviderError as exc:
                 return exc
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import redis
 
+from tracera_pipeline.providers.errors import ProviderConfigError
 from tracera_pipeline.providers.http_client import HttpSettings
 from tracera_pipeline.providers.rate_budget import RateBudget
 
@@ -70,6 +71,18 @@ DEFAULT_SELLER_FEES: dict[str, float] = {
     "csfloat": 0.02,  # sale fee
     "pricempire": 0.025,  # the default source is Buff163: 2.5% seller fee
 }
+RATE_LIMITS_ENV = "TRACERA_PROVIDER_RATE_LIMITS"
+
+
+class RateLimitSettingError(ProviderConfigError, ValueError):
+    """A budget override that cannot be read (permanent; also a ValueError for
+    callers validating settings at load)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            "providers", "settings", f"{message}: set {RATE_LIMITS_ENV} like 'steam=20/60'"
+        )
+
 
 # Requests per window each provider tolerates (see the README); overridable.
 DEFAULT_RATE_LIMITS = {
@@ -92,9 +105,13 @@ class RateLimit:
             requests, seconds = text.split("/")
             limit = cls(int(requests), float(seconds))
         except ValueError:
-            raise ValueError(f"rate limit {text!r} is not of the form REQUESTS/SECONDS") from None
-        if limit.requests < 1 or limit.seconds <= 0:
-            raise ValueError(f"rate limit {text!r} must allow at least 1 request per period")
+            raise RateLimitSettingError(
+                f"rate limit {text!r} is not of the form REQUESTS/SECONDS"
+            ) from None
+        if limit.requests < 1 or not 0 < limit.seconds < float("inf"):
+            raise RateLimitSettingError(
+                f"rate limit {text!r} must allow at least 1 request per period"
+            )
         return limit
 
 
@@ -104,7 +121,7 @@ def rate_limits(overrides: str) -> dict[str, RateLimit]:
     for entry in filter(None, (part.strip() for part in overrides.split(","))):
         name, _, limit = entry.partition("=")
         if name.strip() not in merged:
-            raise ValueError(f"rate limit for unknown provider {name.strip()!r}")
+            raise RateLimitSettingError(f"rate limit for unknown provider {name.strip()!r}")
         merged[name.strip()] = limit.strip()
     return {name: RateLimit.parse(limit) for name, limit in merged.items()}
 
@@ -145,8 +162,13 @@ def seller_fees(overrides: str) -> dict[str, float]:
 
 
 def split_list(text: str) -> tuple[str, ...]:
-    """A newline- or comma-separated list (item names contain neither)."""
-    parts = text.replace("\n", ",").split(",")
+    """One entry per line when ``text`` has a line break, else comma-separated.
+
+    Names can contain commas (every music kit: ``Music Kit | Artist, Title``), so a
+    list with line breaks is split on them alone; a one-line list keeps the
+    comma form. Blank entries and repeats are dropped, order is kept.
+    """
+    parts = text.splitlines() if "\n" in text or "\r" in text else text.split(",")
     return tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
 
 

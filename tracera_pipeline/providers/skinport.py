@@ -31,8 +31,12 @@ from typing import Any
 
 import polars as pl
 
-from tracera_pipeline.providers.base import INVALID_REASON, PRICE_SCHEMA
-from tracera_pipeline.providers.errors import ProviderHTTPError, ProviderResponseError
+from tracera_pipeline.providers.base import INVALID_REASON, PRICE_SCHEMA, FetchIssue
+from tracera_pipeline.providers.errors import (
+    ProviderConfigError,
+    ProviderHTTPError,
+    ProviderResponseError,
+)
 from tracera_pipeline.providers.http_client import HttpSettings, ProviderHttpClient
 from tracera_pipeline.providers.rate_budget import RateBudget
 from tracera_pipeline.providers.snapshot import cheapest_per_name, raw_text, snapshot_time
@@ -42,6 +46,10 @@ log = logging.getLogger(__name__)
 
 CS2_APP_ID = 730
 ITEMS_ENDPOINT = "/items"
+CURRENCY_ENV = "TRACERA_CURRENCY"  # one pipeline currency for every market
+# The currencies /v1/items accepts (its docs; two client libraries agree).
+CURRENCIES = ("AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR")
+CURRENCIES += ("GBP", "HRK", "NOK", "PLN", "RUB", "SEK", "TRY", "USD")
 # PRICE_SCHEMA plus the provider's own price text, kept for the quarantine table.
 SKINPORT_SCHEMA: dict[str, pl.DataType] = {
     **PRICE_SCHEMA,
@@ -96,19 +104,37 @@ class SkinportProvider:
     def __init__(self, settings: SkinportSettings, client: ProviderHttpClient) -> None:
         self.settings = settings
         self.client = client
-        # Counts from the last fetch, for run metadata (the frame only carries rows).
+        # Counts and problems of the last fetch, for run metadata and checks.
         self.last_stats: dict[str, int] = {}
+        self.last_issues: list[FetchIssue] = []
+
+    def close(self) -> None:
+        self.client.close()
 
     def fetch(self, window_start: datetime, window_end: datetime) -> pl.DataFrame:
-        items = self._get_items()
+        currency = self._currency()
+        self.last_stats, self.last_issues = {}, []
+        items = self._get_items(currency)
         observed = snapshot_time(window_start, window_end)
-        frame, stats = items_to_frame(items, observed, self.settings.currency)
-        self.last_stats = stats
+        frame, stats = items_to_frame(items, observed, currency)
+        self.last_stats, self.last_issues = stats, skinport_issues(stats)
         log.info("skinport: %s", ", ".join(f"{k}={v}" for k, v in stats.items()))
         return frame
 
-    def _get_items(self) -> list[dict[str, Any]]:
-        params = {"app_id": CS2_APP_ID, "currency": self.settings.currency, "tradable": 0}
+    def _currency(self) -> str:
+        """The currency in Skinport's spelling; refused before any request if unknown."""
+        currency = self.settings.currency.strip().upper()
+        if currency not in CURRENCIES:
+            raise ProviderConfigError(
+                self.name,
+                ITEMS_ENDPOINT,
+                f"Skinport has no currency {self.settings.currency!r}:"
+                f" set {CURRENCY_ENV} to one of {', '.join(CURRENCIES)}",
+            )
+        return currency
+
+    def _get_items(self, currency: str) -> list[dict[str, Any]]:
+        params = {"app_id": CS2_APP_ID, "currency": currency, "tradable": 0}
         raw = self.client.get("items", params, ok_statuses=_EXPLAINED_STATUSES)
         if raw.status >= 400:
             raise ProviderHTTPError(
@@ -139,8 +165,13 @@ def _error_text(status: int, body: bytes) -> str:
         text = "; ".join(f"{e.get('id')}: {e.get('message')}" for e in errors)
     except (ValueError, KeyError, AttributeError, TypeError):
         text = body[:200].decode("utf-8", "replace").strip()
-    hint = " (Skinport requires Accept-Encoding: br)" if status == 406 else ""
-    return (text or "(empty body)") + hint
+    hints = {
+        400: f"; check {CURRENCY_ENV} (one of {', '.join(CURRENCIES)})",
+        404: "; check TRACERA_SKINPORT_BASE_URL",
+        406: " (Skinport requires Accept-Encoding: br)",
+        422: f"; check {CURRENCY_ENV} (one of {', '.join(CURRENCIES)})",
+    }
+    return (text or "(empty body)") + hints.get(status, "")
 
 
 def items_to_frame(
@@ -159,10 +190,9 @@ def items_to_frame(
         foreign = item.get("currency") not in (None, currency)
         name = item.get("market_hash_name")
         names.append(name if isinstance(name, str) else None)
-        prices.append(None if foreign else price_to_cents(item.get("min_price")))
-        reasons.append(
-            f"currency {item.get('currency')!r}, expected {currency}" if foreign else None
-        )
+        cents = None if foreign else price_to_cents(item.get("min_price"))
+        prices.append(cents)
+        reasons.append(_reason(item, cents, currency, foreign))
         raws.append(raw_text(item.get("min_price")))
         listings.append(quantity)
     columns = {"market_hash_name": names, "price_cents": prices, "listings": listings}
@@ -179,6 +209,25 @@ def items_to_frame(
         "rows": frame.height,
     }
     return frame.select(SKINPORT_SCHEMA.keys()), stats
+
+
+def _reason(item: dict[str, Any], cents: int | None, currency: str, foreign: bool) -> str | None:
+    """Why a row is unusable, when the adapter knows better than "missing price"."""
+    if foreign:
+        return f"currency {item.get('currency')!r}, expected {currency}"
+    if cents is None and item.get("min_price") is not None:
+        return f"unparseable price: {raw_text(item.get('min_price'))!r}"
+    return None
+
+
+def skinport_issues(stats: dict[str, int]) -> list[FetchIssue]:
+    """A catalogue answer with nothing to store is not a success."""
+    if not stats["items"]:
+        return [FetchIssue("empty_catalogue", "Skinport answered an empty catalogue")]
+    if not stats["rows"]:
+        message = f"Skinport listed none of its {stats['items']} items (quantity 0 everywhere)"
+        return [FetchIssue("no_listings", message)]
+    return []
 
 
 def collapse_versions(rows: pl.DataFrame) -> pl.DataFrame:

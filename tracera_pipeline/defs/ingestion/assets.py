@@ -14,7 +14,7 @@ from tracera_pipeline.defs.partitions import (
 )
 from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
-from tracera_pipeline.providers.errors import ProviderConfigError
+from tracera_pipeline.providers.errors import ProviderError
 from tracera_pipeline.storage import quality
 from tracera_pipeline.storage.currency import CurrencyError, ensure_database_currency
 
@@ -70,6 +70,7 @@ def _metadata(
         "rows_rejected": report.rows_rejected,
         "rejection_reasons": dg.MetadataValue.json(report.rejection_reasons),
         "provider_stats": dg.MetadataValue.json(report.provider_stats),
+        "fetch_issues": dg.MetadataValue.json([issue.as_dict() for issue in report.issues]),
         "rows_replaced": report.rows_replaced,
         "provider_latency_ms": round(report.fetch_seconds * 1000, 1),
         "write_seconds": round(report.write_seconds, 3),
@@ -85,10 +86,31 @@ def _metadata(
 
 
 # Transient provider trouble outlasting the HTTP layer's own retries gets a few
-# more tries at the step level, spaced out (5 s, 10 s, 20 s, jittered).
+# more tries at the step level. Dagster's exponential backoff waits
+# delay × (2^n − 1) before retry n, and PLUS_MINUS jitter adds up to ± delay:
+# 5 s, 15 s, 35 s (each ± 5 s). Permanent errors skip them (dg.Failure below).
 PROVIDER_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+
+
+def _fetch_check(report: IngestReport) -> dg.AssetCheckResult:
+    """Failing when the fetch should have brought prices and did not (ERROR), or
+    brought fewer than it should (WARN); the causes are in the metadata."""
+    errors = [issue for issue in report.issues if issue.severity == "error"]
+    return dg.AssetCheckResult(
+        check_name="fetched_expected_data",
+        passed=not report.issues,
+        severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
+        description="; ".join(issue.message for issue in report.issues) or None,
+        metadata={
+            "fetched": report.fetched,
+            "rows_fetched": report.rows_fetched,
+            "rows_written": report.rows_written,
+            "causes": ", ".join(dict.fromkeys(issue.cause for issue in report.issues)) or "none",
+            "issues": dg.MetadataValue.json([issue.as_dict() for issue in report.issues]),
+        },
+    )
 
 
 def build_provider_asset(
@@ -108,6 +130,13 @@ def build_provider_asset(
         description="one row per item and time for this provider",
         blocking=True,
     )
+    # Not blocking: a provider that fetched nothing must not hold back the other
+    # providers' downstream refresh (failure isolation); its check fails visibly.
+    fetched = dg.AssetCheckSpec(
+        "fetched_expected_data",
+        asset=key,
+        description="a fetch that should bring prices brought them (causes in the metadata)",
+    )
 
     @dg.asset(
         key=key,
@@ -119,7 +148,7 @@ def build_provider_asset(
         backfill_policy=BACKFILL_POLICY,
         freshness_policy=FRESHNESS,
         kinds={"postgres", "polars"},
-        check_specs=[positive, unique],
+        check_specs=[positive, unique, fetched],
         metadata={
             "provider": provider,
             "dagster/table_name": "public.price_history",
@@ -159,8 +188,13 @@ def build_provider_asset(
                     now=now,
                     log=context.log,
                 )
-            except (ProviderConfigError, CurrencyError) as exc:
-                # Misconfiguration does not heal by retrying: fail this step, at once.
+            except CurrencyError as exc:
+                # Another currency than the database's does not heal by retrying.
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+            except ProviderError as exc:
+                if not exc.permanent:
+                    raise  # transient: the step's RetryPolicy tries again
+                # A wrong key or setting does not heal by retrying: fail at once.
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
             window = (report.provider_id, report.window_start, report.window_end)
             bad_prices = quality.non_positive_prices(conn, *window)
@@ -178,6 +212,7 @@ def build_provider_asset(
                     passed=duplicates == 0,
                     metadata={"duplicate_keys": duplicates},
                 ),
+                _fetch_check(report),
             ],
         )
 

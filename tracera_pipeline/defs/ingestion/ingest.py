@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 import psycopg
 
-from tracera_pipeline.providers.base import PriceProvider
+from tracera_pipeline.providers.base import FetchIssue, PriceProvider
 from tracera_pipeline.providers.validation import validate_prices
 from tracera_pipeline.storage.flavor import Flavor
 from tracera_pipeline.storage.items import provider_id as lookup_provider_id
@@ -41,6 +41,10 @@ class IngestReport:
     # The adapter's own counts (e.g. Steam: priced, no_price, unknown, failed).
     provider_stats: dict[str, int] = field(default_factory=dict)
     rows_by_partition: dict[str, int] = field(default_factory=dict)
+    # Whether the provider was asked at all (not for the future, nor for history
+    # a live-only provider cannot give), and what it got wrong without failing.
+    fetched: bool = False
+    issues: list[FetchIssue] = field(default_factory=list)
     preview: pl.DataFrame | None = None
 
 
@@ -105,6 +109,8 @@ def ingest_windows(
     report.fetch_seconds = time.perf_counter() - started
     report.rows_fetched = frame.height
     report.provider_stats = dict(getattr(provider, "last_stats", None) or {})
+    report.fetched = True
+    report.issues = list(getattr(provider, "last_issues", None) or [])
     log.info(f"{provider.name}: fetched {frame.height} rows in {report.fetch_seconds:.2f}s")
 
     # Against the partitions' bounds, not `now`: a live snapshot is stamped when
@@ -123,6 +129,16 @@ def ingest_windows(
         )
 
     accepted = validated.accepted
+    if frame.height and not accepted.height and not _has_error(report.issues):
+        report.issues.append(
+            FetchIssue(
+                "all_rows_rejected",
+                f"all {frame.height} fetched row(s) were quarantined"
+                f" ({_reasons_text(report.rejection_reasons)}); see rejected_price_points",
+            )
+        )
+    for issue in report.issues:
+        log.warning(f"{provider.name}: {issue.message} [{issue.cause}]")
     ids = resolve_item_ids(conn, accepted.get_column("market_hash_name").to_list())
     rows = accepted.join(ids, on="market_hash_name", how="inner")
     report.preview = rows.head(PREVIEW_ROWS)
@@ -149,6 +165,16 @@ def ingest_windows(
         f" in {report.write_seconds:.2f}s"
     )
     return report
+
+
+def _has_error(issues: list[FetchIssue]) -> bool:
+    return any(issue.severity == "error" for issue in issues)
+
+
+def _reasons_text(reasons: dict[str, int], limit: int = 3) -> str:
+    top = sorted(reasons.items(), key=lambda item: -item[1])[:limit]
+    more = f", and {len(reasons) - limit} other reason(s)" if len(reasons) > limit else ""
+    return "; ".join(f"{count}× {reason}" for reason, count in top) + more
 
 
 def _split_by_window(
