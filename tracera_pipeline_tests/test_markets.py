@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tracera_pipeline.analytics.spreads import compute_spreads, hourly_market_prices
+from tracera_pipeline.analytics.spreads import refresh_spreads, top_spreads
 from tracera_pipeline.definitions import build_assets
 from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import MarketDataResource
@@ -17,7 +17,8 @@ from tracera_pipeline.providers.errors import ProviderConfigError
 from tracera_pipeline.providers.item_names import item_names
 from tracera_pipeline.providers.registry import DEFAULT_SELLER_FEES
 from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS
-from tracera_pipeline_tests.helpers import T0, key, raw_rows
+from tracera_pipeline.storage.aggregates import LEVELS, refresh_level
+from tracera_pipeline_tests.helpers import T0, key, load_synthetic, raw_rows
 
 MARKETS = list(SYNTHETIC_MARKETS)
 RANGE_TAGS = {
@@ -95,29 +96,26 @@ def test_three_markets_through_the_graph(conn, resources, redis_client, redis_pr
 
 
 def test_spreads_skip_items_on_one_market_and_apply_fee_overrides(conn, flavor) -> None:
-    from tracera_pipeline_tests.helpers import load_synthetic
-
     load_synthetic(conn, flavor, T0, T0 + timedelta(hours=1), items=3, interval=1200)
     load_synthetic(
         conn, flavor, T0, T0 + timedelta(hours=1), items=2, interval=1200, provider_id=6,
         market_name="synthetic_steam",
     )  # fmt: skip
-    from tracera_pipeline.storage.aggregates import LEVELS, refresh_level
-
     refresh_level(conn, flavor, LEVELS["1h"], T0, T0 + timedelta(hours=1))
-    prices = hourly_market_prices(conn, T0, T0 + timedelta(hours=1))
     fees = PricingResource(market_fees="synthetic_steam=0.5,synthetic=0").fees()
-    spreads = compute_spreads(prices, fees)
-    assert spreads.height == 2  # the third item trades on one market only
-    for row in spreads.iter_rows(named=True):
-        quotes = dict(
-            prices.filter(pl.col("item_id") == row["item_id"]).select("market", "avg_cents").rows()
-        )
-        dear = max(quotes, key=quotes.get)
-        cheap = min(quotes, key=quotes.get)
-        assert row["best_net_market"] == dear  # the only other market
-        net = quotes[dear] * (1 - fees[dear])
-        assert row["net_spread_pct"] == pytest.approx((net - quotes[cheap]) / quotes[cheap] * 100)
+    assert refresh_spreads(conn, T0, T0 + timedelta(hours=1), fees) == 2  # item 3: one market
+    quotes: dict[int, dict[str, float]] = {}
+    for item, market, cents in conn.execute(
+        "SELECT a.item_id, p.name, a.avg_cents FROM price_1h a JOIN providers p USING (provider_id)"
+    ).fetchall():
+        quotes.setdefault(item, {})[market] = cents
+    for spread in top_spreads(conn, T0, 10):
+        prices = quotes[spread.item_id]
+        dear, cheap = max(prices, key=prices.get), min(prices, key=prices.get)
+        assert (spread.buy, spread.sell) == (cheap, dear)  # the only other market
+        net = prices[dear] * (1 - fees[dear])
+        assert spread.net_spread_pct == pytest.approx((net - prices[cheap]) / prices[cheap] * 100)
+        assert spread.prices == {m: pytest.approx(p, abs=0.005) for m, p in prices.items()}
 
 
 def test_one_currency_per_database_and_markets_that_cannot_quote_it_fail_alone(

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from tracera_pipeline.storage.aggregates import BUCKET_ORIGIN
 from tracera_pipeline.storage.queries import compose
 
 HOUR = timedelta(hours=1)
@@ -48,6 +49,7 @@ def compute_volatility(
     """Replace the metrics of ``window`` at each ``as_of`` (hour boundaries); rows written."""
     if not as_of:
         return 0
+    lo = min(as_of) - 2 * window.width
     with conn.transaction():
         conn.execute(
             "DELETE FROM item_volatility WHERE window_name = %s AND as_of = ANY(%s)",
@@ -59,7 +61,8 @@ def compute_volatility(
                 "window": window.name,
                 "as_of": as_of,
                 # The current window and the previous one, of every as-of.
-                "lo": min(as_of) - 2 * window.width,
+                "lo": lo,
+                "t_ref": int((lo - BUCKET_ORIGIN).total_seconds()),
                 "hi": max(as_of),
                 "width": window.width,
                 "width_minus_hour": window.width - HOUR,

@@ -1,7 +1,7 @@
-"""Write one partition window of one provider's prices: polars → binary COPY.
+"""Write one provider's prices for one or more partition windows: polars → binary COPY.
 
-Two idempotent modes, each one transaction under a per-(provider, window)
-advisory lock, so concurrent runs of the same window serialise and end with the
+Two idempotent modes, each one transaction under per-(provider, window)
+advisory locks, so concurrent runs of the same window serialise and end with the
 rows of one run:
 
 * ``replace`` — delete the provider's rows in the window, then COPY straight into
@@ -66,6 +66,72 @@ def _copy(
             copy.write(payload)
 
 
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+def _spans(windows: list[Window]) -> list[Window]:
+    """Consecutive windows merged, so a ranged replace deletes with one statement."""
+    spans: list[Window] = []
+    for window in sorted(windows, key=lambda w: w.start):
+        if spans and spans[-1].end == window.start:
+            spans[-1] = Window(spans[-1].start, window.end)
+        else:
+            spans.append(window)
+    return spans
+
+
+def write_price_windows(
+    conn: psycopg.Connection,
+    frame: pl.DataFrame,
+    windows: list[Window],
+    *,
+    flavor: Flavor,
+    provider_id: int,
+    mode: WriteMode = WriteMode.REPLACE,
+    chunk_rows: int = 100_000,
+) -> WriteResult:
+    """Write ``frame`` (price_history columns, item ids resolved), whose rows all lie
+    in ``windows`` (each window holding at least one row), in ONE transaction.
+
+    A ranged run (a backfill writes 24 hours at once) thus costs one DELETE per
+    contiguous span and one COPY — not a scan of the table per hour — and commits
+    all its hours or none. Each window's lock is still taken (in time order, so
+    writers cannot deadlock), so it serialises with a single-hour run of any of them.
+    """
+    started = time.perf_counter()
+    if frame.is_empty() or not windows:
+        # Nothing fetched is no reason to delete what an earlier run stored.
+        return WriteResult(0, 0, time.perf_counter() - started)
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    frame = frame.with_columns(pl.lit(provider_id, dtype=pl.Int16).alias("provider_id"))
+    spans = _spans(windows)
+    if flavor is Flavor.NATIVE:
+        ensure_partitions(conn, spans[0].start, spans[-1].end)
+    replaced = 0
+    with conn.transaction():
+        for window in sorted(windows, key=lambda w: w.start):
+            _window_lock(conn, provider_id, window.start)
+        if mode is WriteMode.REPLACE:
+            for span in spans:
+                replaced += conn.execute(
+                    "DELETE FROM price_history WHERE provider_id = %s AND time >= %s AND time < %s",
+                    (provider_id, span.start, span.end),
+                ).rowcount
+            _copy(conn, _COPY_TARGET, frame, chunk_rows)
+        else:
+            conn.execute(
+                "CREATE TEMPORARY TABLE price_staging"
+                " (LIKE price_history INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+            _copy(conn, _COPY_STAGING, frame, chunk_rows)
+            conn.execute(_UPSERT_FROM_STAGING)
+    return WriteResult(frame.height, replaced, time.perf_counter() - started)
+
+
 def write_price_window(
     conn: psycopg.Connection,
     frame: pl.DataFrame,
@@ -77,28 +143,13 @@ def write_price_window(
     mode: WriteMode = WriteMode.REPLACE,
     chunk_rows: int = 100_000,
 ) -> WriteResult:
-    """Write ``frame`` (price_history columns, item ids resolved) for one window."""
-    started = time.perf_counter()
-    if frame.is_empty():
-        # Nothing fetched is no reason to delete what an earlier run stored.
-        return WriteResult(0, 0, time.perf_counter() - started)
-    frame = frame.with_columns(pl.lit(provider_id, dtype=pl.Int16).alias("provider_id"))
-    if flavor is Flavor.NATIVE:
-        ensure_partitions(conn, window_start, window_end)
-    replaced = 0
-    with conn.transaction():
-        _window_lock(conn, provider_id, window_start)
-        if mode is WriteMode.REPLACE:
-            replaced = conn.execute(
-                "DELETE FROM price_history WHERE provider_id = %s AND time >= %s AND time < %s",
-                (provider_id, window_start, window_end),
-            ).rowcount
-            _copy(conn, _COPY_TARGET, frame, chunk_rows)
-        else:
-            conn.execute(
-                "CREATE TEMPORARY TABLE price_staging"
-                " (LIKE price_history INCLUDING DEFAULTS) ON COMMIT DROP"
-            )
-            _copy(conn, _COPY_STAGING, frame, chunk_rows)
-            conn.execute(_UPSERT_FROM_STAGING)
-    return WriteResult(frame.height, replaced, time.perf_counter() - started)
+    """Write ``frame`` for one window (see ``write_price_windows``)."""
+    return write_price_windows(
+        conn,
+        frame,
+        [Window(window_start, window_end)],
+        flavor=flavor,
+        provider_id=provider_id,
+        mode=mode,
+        chunk_rows=chunk_rows,
+    )

@@ -8,17 +8,25 @@
 --           (NΣtx − ΣtΣx)/(NΣt² − (Σt)²), in cents per hour
 -- Window frames give every as-of in one pass over the hours; a zero "probe" row
 -- per series and as-of makes a frame exist even when the last hour is empty.
--- The frames sum numeric values, so every combination is exact.
+-- The buckets' exact (numeric) time sums are first re-based to t − r, r = the
+-- start of the scanned range (%(t_ref)s s), then summed as double precision:
+-- small magnitudes keep the float sums accurate to ~1e-12, and float window sums
+-- are an order of magnitude cheaper than numeric ones.
 WITH as_of AS (
     SELECT DISTINCT unnest(%(as_of)s::timestamptz[]) AS as_of
 ), hours AS (
-    SELECT bucket, item_id, provider_id, samples, sum_cents, sum_sq_cents,
-           sum_t, sum_t_sq, sum_t_cents, false AS probe
-    FROM price_1h
+    SELECT bucket, item_id, provider_id, samples::float8 AS samples,
+           sum_cents::float8 AS sum_cents,
+           sum_sq_cents::float8 AS sum_sq_cents,
+           (sum_t - samples * r)::float8 AS sum_t,
+           (sum_t_sq - 2 * r * sum_t + samples * r * r)::float8 AS sum_t_sq,
+           (sum_t_cents - r * sum_cents)::float8 AS sum_t_cents,
+           false AS probe
+    FROM price_1h, (SELECT %(t_ref)s::numeric AS r) AS ref  -- numeric: exact re-basing
     WHERE bucket >= %(lo)s AND bucket < %(hi)s
 ), probes AS (
-    SELECT a.as_of - INTERVAL '1 hour', s.item_id, s.provider_id, 0::bigint,
-           0::numeric, 0::numeric, 0::numeric, 0::numeric, 0::numeric, true
+    SELECT a.as_of - INTERVAL '1 hour', s.item_id, s.provider_id, 0::float8,
+           0::float8, 0::float8, 0::float8, 0::float8, 0::float8, true
     FROM as_of AS a
     CROSS JOIN (SELECT DISTINCT item_id, provider_id FROM hours) AS s
 ), framed AS (
@@ -55,13 +63,13 @@ INSERT INTO item_volatility (
     coefficient_of_variation, trend_cents_per_hour
 )
 SELECT
-    %(window)s, as_of, item_id, provider_id, n,
-    mean::double precision,
-    sigma::double precision,
-    mean_prev::double precision,
-    CASE WHEN mean_prev > 0 THEN ((mean - mean_prev) / mean_prev * 100)::double precision END,
-    (mean + 2 * sigma)::double precision,
-    (mean - 2 * sigma)::double precision,
-    CASE WHEN mean > 0 THEN (sigma / mean)::double precision END,
-    slope::double precision
+    %(window)s, as_of, item_id, provider_id, n::bigint,
+    mean,
+    sigma,
+    mean_prev,
+    CASE WHEN mean_prev > 0 THEN (mean - mean_prev) / mean_prev * 100 END,
+    mean + 2 * sigma,
+    mean - 2 * sigma,
+    CASE WHEN mean > 0 THEN sigma / mean END,
+    slope
 FROM metrics

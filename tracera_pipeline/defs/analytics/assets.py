@@ -3,14 +3,8 @@
 from collections.abc import Sequence
 
 import dagster as dg
-import polars as pl
 
-from tracera_pipeline.analytics.spreads import (
-    compute_spreads,
-    hourly_market_prices,
-    spread_details,
-    write_spreads,
-)
+from tracera_pipeline.analytics.spreads import refresh_spreads, top_spreads
 from tracera_pipeline.analytics.volatility import WINDOWS, compute_volatility, top_volatile
 from tracera_pipeline.defs.aggregates.assets import aggregate_asset_key
 from tracera_pipeline.defs.partitions import (
@@ -108,37 +102,32 @@ def market_spreads(
     windows = partition_windows(context)
     lo, hi = windows[0].start, windows[-1].end
     with postgres.connection() as conn:
-        spreads = compute_spreads(hourly_market_prices(conn, lo, hi), pricing.fees())
-        written = write_spreads(conn, spreads, lo, hi)
-    newest = (
-        spreads.filter(pl.col("bucket") == windows[-1].start)
-        .sort("net_spread_pct", "item_id", descending=[True, False])
-        .head(TOP_SPREADS)
-    )
+        written = refresh_spreads(conn, lo, hi, pricing.fees())
+        newest = top_spreads(conn, windows[-1].start, TOP_SPREADS)
     cache = redis.cache()
     swapped = cache.replace_spreads(
-        dict(zip(newest.get_column("item_id"), newest.get_column("net_spread_pct"), strict=True)),
-        {row["item_id"]: spread_details(row) for row in newest.iter_rows(named=True)},
+        {s.item_id: s.net_spread_pct for s in newest},
+        {s.item_id: s.details() for s in newest},
         windows[-1].end,
     )
     if swapped:
-        cache.publish("spreads", {"as_of": windows[-1].end.isoformat(), "items": newest.height})
+        cache.publish("spreads", {"as_of": windows[-1].end.isoformat(), "items": len(newest)})
     context.log.info(f"market_spreads: {written} rows over {len(windows)} hour(s)")
     return dg.MaterializeResult(
         metadata={
             **row_metadata(context, written),
-            "redis_top_spreads": newest.height,
+            "redis_top_spreads": len(newest),
             "redis_swapped": swapped,
             "top_spreads": _table(
                 [
                     {
-                        "market_hash_name": r["market_hash_name"],
-                        "buy": r["cheapest_market"],
-                        "sell": r["best_net_market"],
-                        "spread_pct": round(r["spread_pct"], 2),
-                        "net_spread_pct": round(r["net_spread_pct"], 2),
+                        "market_hash_name": s.market_hash_name,
+                        "buy": s.buy,
+                        "sell": s.sell,
+                        "spread_pct": round(s.spread_pct, 2),
+                        "net_spread_pct": round(s.net_spread_pct, 2),
                     }
-                    for r in newest.head(10).iter_rows(named=True)
+                    for s in newest[:10]
                 ],
                 [
                     ("market_hash_name", "string"),

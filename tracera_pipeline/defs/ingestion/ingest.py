@@ -17,7 +17,7 @@ from tracera_pipeline.providers.validation import validate_prices
 from tracera_pipeline.storage.flavor import Flavor
 from tracera_pipeline.storage.items import provider_id as lookup_provider_id
 from tracera_pipeline.storage.items import resolve_item_ids
-from tracera_pipeline.storage.price_writer import write_price_window
+from tracera_pipeline.storage.price_writer import Window, write_price_windows
 
 PREVIEW_ROWS = 10
 
@@ -143,23 +143,25 @@ def ingest_windows(
     rows = accepted.join(ids, on="market_hash_name", how="inner")
     report.preview = rows.head(PREVIEW_ROWS)
     rows = rows.select("time", "item_id", "price_cents", "volume", "listings")
-    by_hour = _split_by_window(rows, windows)
-
-    for window, part in by_hour:
-        result = write_price_window(
-            conn,
-            part,
-            flavor=flavor,
-            provider_id=report.provider_id,
-            window_start=window.start,
-            window_end=window.end,
-            mode=provider.write_mode,
-            chunk_rows=chunk_rows,
-        )
-        report.rows_written += result.rows_written
-        report.rows_by_partition[window.start.strftime("%Y-%m-%d-%H:%M")] = result.rows_written
-        report.rows_replaced += result.rows_replaced
-        report.write_seconds += result.seconds
+    # One write for the whole range, in the provider's own row order (item-major
+    # rows make primary-key inserts sequential, which COPY likes).
+    counts = _rows_per_window(rows, windows)
+    written = [Window(w.start, w.end) for w, n in zip(windows, counts, strict=True) if n]
+    result = write_price_windows(
+        conn,
+        rows,
+        written,
+        flavor=flavor,
+        provider_id=report.provider_id,
+        mode=provider.write_mode,
+        chunk_rows=chunk_rows,
+    )
+    report.rows_written = result.rows_written
+    report.rows_replaced = result.rows_replaced
+    report.write_seconds = result.seconds
+    report.rows_by_partition = {
+        w.start.strftime("%Y-%m-%d-%H:%M"): n for w, n in zip(windows, counts, strict=True)
+    }
     log.info(
         f"{provider.name}: wrote {report.rows_written} rows over {len(windows)} partition(s)"
         f" in {report.write_seconds:.2f}s"
@@ -177,15 +179,9 @@ def _reasons_text(reasons: dict[str, int], limit: int = 3) -> str:
     return "; ".join(f"{count}× {reason}" for reason, count in top) + more
 
 
-def _split_by_window(
-    rows: pl.DataFrame, windows: list[dg.TimeWindow]
-) -> list[tuple[dg.TimeWindow, pl.DataFrame]]:
-    """Rows of each window, keeping the provider's row order (item-major order
-    makes primary-key inserts sequential, which COPY likes)."""
+def _rows_per_window(rows: pl.DataFrame, windows: list[dg.TimeWindow]) -> list[int]:
+    """How many of ``rows`` fall in each window (validation keeps rows inside them)."""
     starts = pl.Series([w.start for w in windows], dtype=pl.Datetime("us", "UTC"))
     index = starts.search_sorted(rows.get_column("time"), side="right") - 1
-    groups = rows.with_columns(index.alias("_window")).partition_by(
-        "_window", as_dict=True, include_key=False, maintain_order=True
-    )
-    empty = rows.clear()
-    return [(window, groups.get((i,), empty)) for i, window in enumerate(windows)]
+    counts = dict(index.value_counts().iter_rows())
+    return [int(counts.get(i, 0)) for i in range(len(windows))]
