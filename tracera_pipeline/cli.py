@@ -10,10 +10,14 @@ import warnings
 from pathlib import Path
 
 from tracera_pipeline import config
+from tracera_pipeline.services import cli as services_cli
 
 
 def _database_url() -> str:
-    return os.environ.get("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL)
+    # Unset, it may resolve to the embedded server (started on demand).
+    return str(
+        config.env_or_default("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL, resolve=True)
+    )
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -62,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("file")
     demo = commands.add_parser("demo", help="migrate, load samples, run the last 48 hours")
     demo.add_argument("--hours", type=int, default=48)
+    services_cli.add_parser(commands)
     args = parser.parse_args(argv)
     # Beta/preview notices about Dagster APIs are for developers, not operators.
     warnings.filterwarnings("ignore", module="dagster")
@@ -70,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     handlers = {"migrate": _migrate, "load-portfolios": _load_portfolios, "demo": _demo}
+    handlers["services"] = services_cli.run
     try:
         return handlers[args.command](args)
     except (ValueError, RuntimeError, OSError) as exc:
