@@ -175,6 +175,25 @@ def _create_system_account(name: str) -> pwd.struct_passwd:
     return pwd.getpwnam(name)
 
 
+def prepare(
+    home_dir: Path, binary_dir: Path, private: Sequence[Path], notices: list[str]
+) -> Account:
+    """The server account, able to reach ``home_dir`` and ``binary_dir``, owning the
+    ``private`` directories (created 0700)."""
+    account = server_account(notices)
+    home_dir.mkdir(parents=True, exist_ok=True)
+    if account.is_other:
+        opened = open_paths_for(account, [home_dir, binary_dir])
+        if opened:
+            notices.append(
+                f"gave account {account.name!r} search access (o+x) to "
+                f"{', '.join(map(str, opened))} so that it reaches the embedded servers"
+            )
+    for directory in private:
+        private_dir(directory, account)
+    return account
+
+
 def open_paths_for(account: Account, paths: Sequence[Path]) -> list[Path]:
     """Give ``account`` search permission (o+x, never read) on every directory on the way
     to ``paths`` that it cannot pass; the directories changed. Only needed as root, whose

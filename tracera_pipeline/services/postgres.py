@@ -77,17 +77,9 @@ class EmbeddedPostgres:
         """Initialise the cluster on first use, then start it; notices for the user."""
         notices: list[str] = []
         bin_dir = _bin_dir()
-        account = layout.server_account(notices)
-        self.home.mkdir(parents=True, exist_ok=True)
-        if account.is_other:
-            opened = layout.open_paths_for(account, [self.home, bin_dir])
-            if opened:
-                notices.append(
-                    f"gave account {account.name!r} search access (o+x) to "
-                    f"{', '.join(map(str, opened))} so that it can reach the embedded servers"
-                )
-        for directory in (self.data_dir, self.log_file.parent, self.socket.parent):
-            layout.private_dir(directory, account)
+        account = layout.prepare(
+            self.home, bin_dir, [self.data_dir, self.log_file.parent, self.socket.parent], notices
+        )
         try:
             if not (self.data_dir / "PG_VERSION").exists():
                 account.run(

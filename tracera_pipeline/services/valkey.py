@@ -78,12 +78,12 @@ class EmbeddedValkey:
     def start(self) -> list[str]:
         notices: list[str] = []
         binary = _binary()
-        account = layout.server_account(notices)
-        self.home.mkdir(parents=True, exist_ok=True)
-        if account.is_other:
-            layout.open_paths_for(account, [self.home, binary.parent])
-        for directory in (self.data_dir, self.log_file.parent, self.socket.parent):
-            layout.private_dir(directory, account)
+        account = layout.prepare(
+            self.home,
+            binary.parent,
+            [self.data_dir, self.log_file.parent, self.socket.parent],
+            notices,
+        )
         self.socket.unlink(missing_ok=True)  # a stale socket of a killed server
         try:
             account.run(
