@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -187,3 +189,50 @@ def test_configured_urls_win_even_when_nothing_answers_there(
     assert config.env_or_default("TRACERA_REDIS_URL", "x", resolve=True).startswith("redis://")
     assert not fresh_home.exists()
     assert all("is set, the embedded server is not used" in line for line in embedded.status())
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="needs root to become an unprivileged user; as one, the tests above cover this",
+)
+def test_an_unprivileged_user_runs_the_servers_as_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path of a developer's normal account: no account switch, no permission change.
+
+    A forked child drops root and resolves the URL as any command would (a new Python
+    could not start as that account: this interpreter lives under root's home)."""
+    require_embedded_packages()
+    account = layout.server_account([])
+    cwd = Path(tempfile.mkdtemp(prefix="tracera-user-"))
+    os.chown(cwd, account.uid, account.gid)
+    env = {**unreachable_defaults_env(), "TRACERA_HOME": str(cwd / ".tracera")}
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.close(read)
+        signal.alarm(120)  # never outlive a hung start
+        try:
+            os.setgroups([])
+            os.setgid(account.gid)
+            os.setuid(account.uid)
+            os.environ.clear()
+            os.environ.update(env)
+            os.write(write, embedded.service_url("postgres").encode())
+            os._exit(0)
+        except BaseException as exc:
+            os.write(write, repr(exc).encode())
+            os._exit(1)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        reported = pipe.read()
+    _, status = os.waitpid(child, 0)
+    monkeypatch.setenv("TRACERA_HOME", env["TRACERA_HOME"])
+    try:
+        assert os.waitstatus_to_exitcode(status) == 0, reported
+        pg = EmbeddedPostgres(cwd / ".tracera")
+        assert reported == pg.url(config.DEFAULT_DATABASE_URL)
+        pid = pg.pid()
+        assert pid is not None and owner_uid(pid) == account.uid
+        assert stat.S_IMODE(cwd.stat().st_mode) == 0o700  # nothing was opened up
+    finally:
+        embedded.stop()
+        shutil.rmtree(cwd, ignore_errors=True)
