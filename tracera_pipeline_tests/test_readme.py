@@ -3,7 +3,7 @@ working tree with a fresh virtualenv, installs the project and runs the demo on 
 machine where no PostgreSQL or Redis answers (embedded servers start).
 
 Slow (a virtualenv install): marked ``readme``, deselect with ``-m 'not readme'``; CI
-runs it. pip gets its wheels from a wheelhouse built once per ``pyproject.toml`` (no
+runs it. pip gets its wheels from a wheelhouse built once per requirement list (no
 index queries, no bytecode compilation): about a minute then, two more the first time.
 """
 
@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -59,12 +60,20 @@ def _copy_working_tree(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
+def _requirements() -> list[str]:
+    """What ``.[embedded,dev]`` installs besides the project, from pyproject.toml."""
+    project = tomllib.loads((config.REPO_ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    build = ["setuptools>=68", "wheel"]  # pip's isolated build of the editable project
+    return [*project["dependencies"], *extras["embedded"], *extras["dev"], *build]
+
+
 def _wheelhouse() -> Path:
-    """Wheels of every dependency, kept under ~/.cache per pyproject.toml and Python, so
-    that the fresh virtualenv installs without asking the index (most of pip's time)."""
+    """Wheels of every requirement, kept under ~/.cache per requirement list and Python,
+    so that the fresh virtualenv installs without asking the index (most of pip's time)."""
+    requirements = _requirements()
     digest = hashlib.sha256(
-        (config.REPO_ROOT / "pyproject.toml").read_bytes()
-        + f"{sys.version} {platform.machine()}".encode()
+        f"{requirements} {sys.version} {platform.machine()}".encode()
     ).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tracera-pipeline"
     house = cache / f"readme-wheelhouse-{digest}"
@@ -73,12 +82,9 @@ def _wheelhouse() -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix="building-", dir=cache))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", building,
-         f"{config.REPO_ROOT}[embedded,dev]", "setuptools>=68", "wheel"],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", building, *requirements],
         check=True, capture_output=True, timeout=900,
     )  # fmt: skip
-    for own in building.glob("tracera_pipeline-*.whl"):
-        own.unlink()  # the command installs the working tree, never a built copy
     try:
         building.rename(house)
     except OSError:  # another session finished first
