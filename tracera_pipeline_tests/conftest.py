@@ -24,8 +24,8 @@ from tracera_pipeline.storage.flavor import Flavor, FlavorRequest, timescaledb_u
 from tracera_pipeline.storage.migrations import migrate
 
 # The servers on localhost, or where none answers the embedded ones (started on demand).
-SERVER_URL = os.environ.get("TRACERA_TEST_SERVER_URL") or service_url(
-    "postgres", "postgresql://postgres@127.0.0.1:5432/postgres"
+SERVER_URL = os.environ.get("TRACERA_TEST_SERVER_URL") or psycopg.conninfo.make_conninfo(
+    service_url("postgres", "postgresql://postgres@127.0.0.1:5432/postgres"), dbname="postgres"
 )
 REDIS_URL = os.environ.get("TRACERA_TEST_REDIS_URL") or service_url(
     "redis", "redis://127.0.0.1:6379/15"
