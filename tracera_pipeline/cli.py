@@ -10,10 +10,14 @@ import warnings
 from pathlib import Path
 
 from tracera_pipeline import config
+from tracera_pipeline.services import cli as services_cli
 
 
 def _database_url() -> str:
-    return os.environ.get("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL)
+    # Unset, it may resolve to the embedded server (started on demand).
+    return str(
+        config.env_or_default("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL, resolve=True)
+    )
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "dev",
         help="`dagster dev` with a DAGSTER_HOME that keeps the project's pool and run limits",
     )
+    services_cli.add_parser(commands)
     # Whatever follows `dev` goes to `dagster dev` (e.g. `tracera-pipeline dev -p 3100`).
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "dev":
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": _demo,
         "dev": _dev,
         "backfill": _backfill,
+        "services": services_cli.run,
     }
     try:
         return handlers[args.command](args)

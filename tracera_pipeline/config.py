@@ -20,10 +20,19 @@ DEFAULT_PARTITION_START = "2026-01-01-00:00"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Unset, these two fall back to an embedded server when nothing answers at the default
+# address (tracera_pipeline.services.embedded); configured or reachable servers win.
+EMBEDDABLE_SERVICES = {"TRACERA_DATABASE_URL": "postgres", "TRACERA_REDIS_URL": "redis"}
+
+
 def env_or_default(name: str, default: str, *, resolve: bool = False) -> str | dg.EnvVar:
     """An ``EnvVar`` when the variable is set (Dagster resolves it at run time), else
     the default. ``resolve=True`` gives the value itself, for use outside Dagster."""
     if not os.environ.get(name):
+        if name in EMBEDDABLE_SERVICES:
+            from tracera_pipeline.services.embedded import service_url
+
+            return service_url(EMBEDDABLE_SERVICES[name], default)
         return default
     return os.environ[name] if resolve else dg.EnvVar(name)
 

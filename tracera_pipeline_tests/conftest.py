@@ -19,14 +19,18 @@ from psycopg import sql
 from tracera_pipeline import config
 from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
+from tracera_pipeline.services.embedded import service_url
 from tracera_pipeline.storage.database import ensure_database, maintenance_url
 from tracera_pipeline.storage.flavor import Flavor, FlavorRequest, timescaledb_usable
 from tracera_pipeline.storage.migrations import migrate
 
-SERVER_URL = os.environ.get(
-    "TRACERA_TEST_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+# The servers on localhost, or where none answers the embedded ones (started on demand).
+SERVER_URL = os.environ.get("TRACERA_TEST_SERVER_URL") or psycopg.conninfo.make_conninfo(
+    service_url("postgres", "postgresql://postgres@127.0.0.1:5432/postgres"), dbname="postgres"
 )
-REDIS_URL = os.environ.get("TRACERA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("TRACERA_TEST_REDIS_URL") or service_url(
+    "redis", "redis://127.0.0.1:6379/15"
+)
 RUN_ID = uuid.uuid4().hex[:8]
 
 
