@@ -43,7 +43,7 @@ def test_the_readme_has_two_quickstart_commands() -> None:
     assert len(commands) == 2, commands
     assert all("\n" not in command for command in commands), "one line each, copy-pasteable"
     assert commands[0].endswith("tracera-pipeline demo")
-    assert commands[1] == "ruff check . && pytest"
+    assert commands[1] == "ruff check . && dg check defs && pytest"
 
 
 def _copy_working_tree(target: Path) -> None:
@@ -128,9 +128,15 @@ def test_the_first_command_runs_the_demo_on_a_machine_with_only_python() -> None
         assert re.search(r"^no PostgreSQL at .*: started an embedded PostgreSQL 18", err, re.M)
         assert re.search(r"^no Redis at .*: started an embedded Valkey 9", err, re.M)
         assert "flavour native" in out
-        assert "price_history: 115200 rows" in out  # 200 items × 12 samples/h × 48 h
-        assert re.search(r"^  Main inventory +[\d,]+\.\d\d \$  \(8/8 items priced\)$", out, re.M)
-        assert "redis: rankings:volatile:1h holds the top 5 shown above" in out
+        # 200 items × 12 samples/h × 48 h on each of the three simulated markets
+        assert (
+            "price_history rows per market: {'synthetic': 115200, 'synthetic_buff': 115200,"
+            " 'synthetic_steam': 115200}" in out
+        )
+        assert re.search(r"^  Main inventory +[\d,]+\.\d\d USD  \(8/8 items priced", out, re.M)
+        assert "top cross-market spreads" in out
+        for window in ("1h", "24h", "7d"):
+            assert f"rankings:volatile:{window}=200" in out
     finally:
         cli = workdir / ".venv" / "bin" / "tracera-pipeline"
         if cli.exists():
