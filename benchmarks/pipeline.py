@@ -1,0 +1,199 @@
+"""End-to-end scenarios: a backfill of the whole graph against the server's own
+binary COPY of the same rows, downstream cost against table size, start-up."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+import psycopg
+from psycopg import sql
+
+from benchmarks.copy_writer import drop_database, recreate_database, write_copy_file
+from tracera_pipeline.analytics.spreads import refresh_spreads
+from tracera_pipeline.analytics.volatility import WINDOWS, compute_volatility
+from tracera_pipeline.definitions import build_assets
+from tracera_pipeline.defs.pricing import PricingResource
+from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
+from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS, SyntheticMarket
+from tracera_pipeline.storage.aggregates import LEVELS, refresh_level
+from tracera_pipeline.storage.binary_copy import iter_copy_payload
+from tracera_pipeline.storage.flavor import Flavor
+from tracera_pipeline.storage.items import provider_id, resolve_item_ids
+from tracera_pipeline.storage.native_partitions import ensure_partitions
+from tracera_pipeline.storage.price_writer import write_price_window
+
+START = datetime(2026, 6, 1, tzinfo=UTC)  # a Monday
+MARKETS = list(SYNTHETIC_MARKETS)
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def _url(server: str, database: str) -> str:
+    return psycopg.conninfo.make_conninfo(server, dbname=database)
+
+
+def _migrate(url: str, flavor: Flavor) -> None:
+    """Create and migrate the database (the resource does it on first use)."""
+    with PostgresResource(database_url=url, storage_flavor=flavor.value).connection():
+        pass
+
+
+def _resources(url: str, flavor: Flavor, items: int, prefix: str) -> dict[str, object]:
+    return {
+        "postgres": PostgresResource(database_url=url, storage_flavor=flavor.value),
+        "redis": RedisResource(key_prefix=prefix),
+        "market": MarketDataResource(synthetic_items=items),
+        "pricing": PricingResource(),
+    }
+
+
+def _server_copy_rate(server: str, flavor: Flavor, days: int, items: int) -> float:
+    """Rows/s of ``COPY price_history FROM 'file' (FORMAT binary)`` of the same rows,
+    into a freshly migrated database of the same flavour (the reference)."""
+    database = f"tracera_bench_ref_{flavor.value}"
+    recreate_database(server, database)
+    url = _url(server, database)
+    try:
+        _migrate(url, flavor)
+        with psycopg.connect(url, autocommit=True) as conn:
+            end = START + timedelta(days=days)
+            frames = []
+            for name in MARKETS:
+                frame = SyntheticMarket.for_market(name, items=items).fetch(START, end)
+                ids = resolve_item_ids(conn, frame.get_column("market_hash_name").to_list())
+                frames.append(
+                    frame.join(ids, on="market_hash_name").select(
+                        "time",
+                        "item_id",
+                        pl.lit(provider_id(conn, name), dtype=pl.Int16).alias("provider_id"),
+                        "price_cents",
+                        "volume",
+                        "listings",
+                    )
+                )
+            rows = pl.concat(frames)
+            path = write_copy_file(list(iter_copy_payload(rows, 100_000)))
+            if flavor is Flavor.NATIVE:
+                ensure_partitions(conn, START, end)
+            conn.execute("CHECKPOINT")
+            started = time.perf_counter()
+            with conn.transaction():
+                conn.execute(
+                    sql.SQL("COPY price_history FROM {} (FORMAT binary)").format(
+                        sql.Literal(str(path))
+                    )
+                )
+            seconds = time.perf_counter() - started
+            path.unlink()
+            return rows.height / seconds
+    finally:
+        drop_database(server, database)
+
+
+def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, object]:
+    """Every asset over ``days`` × ``items`` × 3 simulated markets, one run per 24
+    partitions (what BackfillPolicy.multi_run(24) plans), in process."""
+    database = f"tracera_bench_e2e_{flavor.value}"
+    recreate_database(server, database)
+    url = _url(server, database)
+    try:
+        resources = _resources(url, flavor, items, f"bench:{flavor.value}:")
+        _migrate(url, flavor)  # outside the timing
+        assets = build_assets(MARKETS)
+        steps: dict[str, float] = {}
+        started = time.perf_counter()
+        with dg.DagsterInstance.ephemeral() as instance:
+            for day in range(days):
+                first = START + timedelta(days=day)
+                tags = {
+                    "dagster/asset_partition_range_start": first.strftime("%Y-%m-%d-%H:%M"),
+                    "dagster/asset_partition_range_end": (first + timedelta(hours=23)).strftime(
+                        "%Y-%m-%d-%H:%M"
+                    ),
+                }
+                result = dg.materialize(
+                    assets, resources=resources, instance=instance, tags=tags, run_config=QUIET
+                )
+                for event in result.all_events:
+                    if event.event_type_value == "STEP_SUCCESS":
+                        key = event.step_key.split("__")[-1]
+                        steps[key] = (
+                            steps.get(key, 0.0) + event.event_specific_data.duration_ms / 1000
+                        )
+        seconds = time.perf_counter() - started
+        rows = days * 24 * 12 * items * len(MARKETS)
+    finally:
+        drop_database(server, database)
+    reference = _server_copy_rate(server, flavor, days, items)
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 1),
+        "rows_per_second": round(rows / seconds),
+        "server_copy_rows_per_second": round(reference),
+        "ratio": round(rows / seconds / reference, 3),
+        "step_seconds": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
+    }
+
+
+def downstream_scaling(server: str, flavor: Flavor, items: int, days: int) -> dict[str, object]:
+    """Refreshing aggregates, volatility and spreads for ONE hour, on ``days`` and on
+    10 × ``days`` of history: the cost should follow the window, not the table.
+    Compare histories longer than the widest window and its previous period (15
+    days and more): below that, more history also means fuller windows."""
+    timings = {}
+    for label, history in (("1x", days), ("10x", 10 * days)):
+        database = f"tracera_bench_scale_{flavor.value}"
+        recreate_database(server, database)
+        url = _url(server, database)
+        try:
+            postgres = PostgresResource(database_url=url, storage_flavor=flavor.value)
+            with postgres.connection() as conn:
+                end = START + timedelta(days=history)
+                for name in MARKETS:
+                    frame = SyntheticMarket.for_market(name, items=items).fetch(START, end)
+                    ids = resolve_item_ids(conn, frame.get_column("market_hash_name").to_list())
+                    write_price_window(
+                        conn, frame.join(ids, on="market_hash_name").drop("market_hash_name"),
+                        flavor=postgres.flavor, provider_id=provider_id(conn, name),
+                        window_start=START, window_end=end,
+                    )  # fmt: skip
+                for level in LEVELS.values():
+                    refresh_level(conn, postgres.flavor, level, START, end)
+                conn.execute("VACUUM ANALYZE")
+                hour = (end - timedelta(hours=1), end)
+                samples = []
+                for _ in range(3):
+                    started = time.perf_counter()
+                    for level in LEVELS.values():
+                        refresh_level(conn, postgres.flavor, level, *hour)
+                    for window in WINDOWS.values():
+                        compute_volatility(conn, window, [hour[1]])
+                    refresh_spreads(conn, *hour, PricingResource().fees())
+                    samples.append(time.perf_counter() - started)
+                timings[label] = statistics.median(samples)
+        finally:
+            drop_database(server, database)
+    return {
+        "hour_refresh_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "ratio_10x_over_1x": round(timings["10x"] / timings["1x"], 2),
+    }
+
+
+def startup(repeat: int = 5) -> dict[str, object]:
+    """Seconds to import the code location (definitions) in a fresh interpreter."""
+    code = "import time; t = time.perf_counter(); import {m}; print(time.perf_counter() - t)"
+
+    def median(module: str) -> float:
+        runs = [
+            float(subprocess.check_output([sys.executable, "-c", code.format(m=module)], text=True))
+            for _ in range(repeat)
+        ]
+        return statistics.median(runs)
+
+    dagster, definitions = median("dagster"), median("tracera_pipeline.definitions")
+    return {"dagster_import_s": round(dagster, 3), "definitions_load_s": round(definitions, 3)}
