@@ -75,13 +75,16 @@ def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
         TRACERA_SYNTHETIC_ITEMS="5",
         PYTHONUNBUFFERED="1",
     )
+    # Create the instance's storage once, before two processes would race to.
+    with dg.DagsterInstance.get():
+        pass
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     location = ("-m", "tracera_pipeline.definitions")
     with processes(tmp_path, env) as procs:
         procs.start("webserver", "dagster-webserver", "-h", "127.0.0.1", "-p", str(port), *location)
-        procs.start("daemon", "dagster-daemon", "run", *location)
         wait_for("the webserver", lambda: http_ok(f"{url}/server_info"), procs, timeout=90)
+        procs.start("daemon", "dagster-daemon", "run", *location)
         # The CLI path: launchPartitionBackfill on the provider assets only, then watch.
         cli = subprocess.run(
             [str(BIN / "tracera-pipeline"), "backfill", "--from", FIRST, "--to", LAST,

@@ -22,8 +22,10 @@ from tracera_pipeline.providers.rate_budget import RateBudget
 from tracera_pipeline_tests.conftest import REDIS_URL
 from tracera_pipeline_tests.helpers import Sleeps
 
+# A generous read timeout: on a loaded machine the local server can take a moment,
+# and a spurious timeout would consume the next scripted response.
 FAST = HttpSettings(
-    read_timeout=0.3,
+    read_timeout=3.0,
     connect_timeout=0.5,
     total_timeout=10,
     max_retries=3,
@@ -115,7 +117,7 @@ def test_timeouts_are_retried_then_reported(httpserver) -> None:
         return _json(OK)
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
-    settings = HttpSettings(**{**FAST.__dict__, "max_retries": 1})
+    settings = HttpSettings(**{**FAST.__dict__, "max_retries": 1, "read_timeout": 0.3})
     with pytest.raises(ProviderError, match=r"gave up after 2 attempt.*ReadTimeout"):
         _client(httpserver, settings=settings).get_json("slow")
 
