@@ -12,34 +12,24 @@ from pathlib import Path
 from tracera_pipeline import config
 
 
-def _database_url() -> str:
-    return os.environ.get("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL)
-
-
 def _migrate(_: argparse.Namespace) -> int:
-    import psycopg
+    from tracera_pipeline.defs.resources import checked_resources
 
-    from tracera_pipeline.storage.database import ensure_database, redact
-    from tracera_pipeline.storage.flavor import FlavorRequest
-    from tracera_pipeline.storage.migrations import migrate
-
-    url = _database_url()
-    created = ensure_database(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        report = migrate(
-            conn, config.sql_dir(), FlavorRequest(os.environ.get("TRACERA_STORAGE_FLAVOR", "auto"))
-        )
-    print(f"{redact(url)}{' (created)' if created else ''}: flavour {report.flavor.value}")
-    print(f"applied: {', '.join(report.applied) if report.applied else 'nothing (up to date)'}")
+    postgres = checked_resources()["postgres"]
+    prepared = postgres.prepare()
+    created = " (created)" if prepared.created else ""
+    print(f"{postgres.display_url}{created}: flavour {prepared.flavor.value}")
+    applied = ", ".join(prepared.applied) if prepared.applied else "nothing (up to date)"
+    print(f"applied: {applied}")
     return 0
 
 
 def _load_portfolios(args: argparse.Namespace) -> int:
-    from tracera_pipeline.defs.resources import default_resources
+    from tracera_pipeline.defs.resources import checked_resources
     from tracera_pipeline.portfolio.loader import load_portfolios, parse_portfolio_file
 
     portfolios = parse_portfolio_file(Path(args.file))
-    postgres = default_resources(resolve=True)["postgres"]
+    postgres = checked_resources()["postgres"]
     with postgres.connection() as conn:
         holdings = load_portfolios(conn, portfolios)
     print(f"loaded {len(portfolios)} portfolio(s), {holdings} holding(s) from {args.file}")
@@ -146,8 +136,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except (ValueError, RuntimeError, OSError) as exc:
-        print(f"tracera-pipeline {args.command}: {exc}", file=sys.stderr)
+        # Our errors are one sentence naming the fix (settings, PostgreSQL, Redis, files).
+        print(f"tracera-pipeline {args.command}: {_masked(str(exc))}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] not in ("psycopg", "redis"):
+            raise  # a bug: its traceback is what a developer needs
+        # A database or Redis error our checks did not foresee: still one line.
+        print(f"tracera-pipeline {args.command}: {_masked(str(exc)).strip()}", file=sys.stderr)
+        return 1
+
+
+def _masked(text: str) -> str:
+    """``text`` with the database and Redis passwords masked, whatever produced it."""
+    from tracera_pipeline.storage.connections import scrub
+
+    for variable in ("TRACERA_DATABASE_URL", "TRACERA_REDIS_URL"):
+        if url := os.environ.get(variable):
+            text = scrub(text, url)
+    return text
 
 
 if __name__ == "__main__":

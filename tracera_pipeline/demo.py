@@ -14,7 +14,7 @@ from tracera_pipeline import config
 from tracera_pipeline.analytics.volatility import WINDOWS, top_volatile
 from tracera_pipeline.definitions import build_assets
 from tracera_pipeline.defs.partitions import HOURLY
-from tracera_pipeline.defs.resources import default_resources
+from tracera_pipeline.defs.resources import checked_resources, default_resources
 from tracera_pipeline.portfolio.loader import load_portfolios, parse_portfolio_file
 from tracera_pipeline.providers.item_names import item_names
 from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS
@@ -40,9 +40,12 @@ def run_demo(
     echo: Callable[[str], object] = print,
     log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
-    resources = default_resources(resolve=True)
+    # Read and checked now (one sentence per unusable setting); the runs get the
+    # same settings as EnvVars, so no resolved secret lands in the run's snapshot.
+    resources = checked_resources()
     postgres, redis, market = resources["postgres"], resources["redis"], resources["market"]
     pricing = resources["pricing"]
+    redis.client()  # Redis down or refusing: its one sentence now, before 48 hours of work
     markets = demo_markets()
     now = now or datetime.now(UTC)
     # The last `hours` complete hours.
@@ -56,7 +59,7 @@ def run_demo(
     echo(f"materializing partitions {first} .. {last} for every asset; markets: {markets}")
     result = dg.materialize(
         build_assets(markets),
-        resources=resources,
+        resources=default_resources(),
         instance=dg.DagsterInstance.ephemeral(),
         tags={
             "dagster/asset_partition_range_start": first,
