@@ -173,13 +173,14 @@ def run_in_process(keys: Sequence[str], echo: Echo | None = None) -> int:
     """The whole graph over ``keys``, one run per 24 partitions; runs that failed."""
     import dagster as dg
 
-    from tracera_pipeline import config
+    from tracera_pipeline import config, settings
     from tracera_pipeline.definitions import build_assets
     from tracera_pipeline.defs.partitions import BACKFILL_POLICY
     from tracera_pipeline.defs.resources import checked_resources, default_resources
 
     # Settings, PostgreSQL and Redis checked before the first run: one sentence each.
     checked = checked_resources()
+    settings.raise_problems(checked["market"].missing_keys(config.enabled_providers()))
     with checked["postgres"].connection():
         checked["redis"].client()
     size = BACKFILL_POLICY.max_partitions_per_run or len(keys)

@@ -140,10 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tracera-pipeline {args.command}: {_masked(str(exc))}", file=sys.stderr)
         return 1
     except Exception as exc:
-        if type(exc).__module__.split(".")[0] not in ("psycopg", "redis"):
+        dagster = sys.modules.get("dagster")
+        if dagster is not None and isinstance(exc, dagster.Failure):
+            message = exc.description or str(exc)  # a step's sentence, e.g. a provider's key
+        elif type(exc).__module__.split(".")[0] in ("psycopg", "redis"):
+            message = str(exc)  # a database or Redis error our checks did not foresee
+        else:
             raise  # a bug: its traceback is what a developer needs
-        # A database or Redis error our checks did not foresee: still one line.
-        print(f"tracera-pipeline {args.command}: {_masked(str(exc)).strip()}", file=sys.stderr)
+        print(f"tracera-pipeline {args.command}: {_masked(message).strip()}", file=sys.stderr)
         return 1
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 from psycopg import sql
 
-from tracera_pipeline import config
+from tracera_pipeline import config, settings
 from tracera_pipeline.analytics.volatility import WINDOWS, top_volatile
 from tracera_pipeline.definitions import build_assets
 from tracera_pipeline.defs.partitions import HOURLY
@@ -45,8 +45,9 @@ def run_demo(
     resources = checked_resources()
     postgres, redis, market = resources["postgres"], resources["redis"], resources["market"]
     pricing = resources["pricing"]
-    redis.client()  # Redis down or refusing: its one sentence now, before 48 hours of work
     markets = demo_markets()
+    settings.raise_problems(market.missing_keys(markets))
+    redis.client()  # Redis down or refusing: its one sentence now, before 48 hours of work
     now = now or datetime.now(UTC)
     # The last `hours` complete hours.
     last = HOURLY.get_partition_key_for_timestamp((now - timedelta(hours=1)).timestamp())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -219,3 +219,31 @@ def test_the_writer_refuses_a_chunk_size_below_one_before_deleting(
             chunk_rows=chunk_rows,
         )
     assert raw_rows(conn).equals(stored)
+
+
+# -- a provider enabled without its key -------------------------------------------
+
+
+def test_the_cli_names_a_missing_api_key_before_starting(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("TRACERA_DATABASE_URL", CLOSED_PORT_URL)
+    monkeypatch.setenv("TRACERA_PROVIDERS", "synthetic,csfloat")
+    monkeypatch.delenv("TRACERA_CSFLOAT_API_KEY", raising=False)
+    assert main(["demo", "--hours", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "tracera-pipeline demo: csfloat is enabled but TRACERA_CSFLOAT_API_KEY is not set;"
+        " set it, or remove csfloat from TRACERA_PROVIDERS."
+    )
+
+
+@native_only
+def test_a_missing_api_key_fails_only_that_step_at_once(resources) -> None:
+    (raw,) = [a for a in build_assets(["csfloat"], STEP_RETRY) if "raw" in a.key.path]
+    result = dg.materialize(
+        [raw],
+        resources={**resources, "market": MarketDataResource()},
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key=key(datetime.now(UTC)),  # live-only: asked for the open hour
+        raise_on_error=False,
+    )
+    assert "no API key: set TRACERA_CSFLOAT_API_KEY" in _failure(result)

@@ -83,6 +83,18 @@ class MarketDataResource(dg.ConfigurableResource):
             checks.append(str(exc))
         return [problem for problem in checks if problem]
 
+    def missing_keys(self, providers: list[str]) -> list[str]:
+        """Enabled providers whose API key is not set, one sentence each. Runs find
+        out in that provider's step alone (the others still land); the CLI asks
+        before it starts, so a demo does not stop half-way with a step failure."""
+        keys = {"csfloat": "csfloat_api_key", "pricempire": "pricempire_api_key"}
+        return [
+            f"{name} is enabled but TRACERA_{name.upper()}_API_KEY is not set; set it, or"
+            f" remove {name} from TRACERA_PROVIDERS"
+            for name in providers
+            if name in keys and not getattr(self, keys[name])
+        ]
+
     def http_settings(self) -> HttpSettings:
         return HttpSettings(
             connect_timeout=self.http_connect_timeout_seconds,
