@@ -118,7 +118,7 @@ _CONNECT_FAILURES: tuple[tuple[str, bool, str], ...] = (
         r"password authentication failed",
         True,
         "{where} refused the password of user {user!r}; set the right password in"
-        f" {URL_VARIABLE} ({_ENCODING_HINT})",
+        f" {URL_VARIABLE} or PGPASSWORD ({_ENCODING_HINT})",
     ),
     (
         r"no password supplied|password is required",
