@@ -22,7 +22,8 @@ K8S = REPO_ROOT / "deploy" / "k8s"
 
 
 def _class_data(entry: dict) -> ConfigurableClassData:
-    return ConfigurableClassData(entry["module"], entry["class"], yaml.dump(entry.get("config") or {}))
+    settings = yaml.dump(entry.get("config") or {})
+    return ConfigurableClassData(entry["module"], entry["class"], settings)
 
 
 def test_the_k8s_instance_file_passes_dagsters_and_dagster_k8s_validation() -> None:
