@@ -176,17 +176,28 @@ def test_too_many_synthetic_items_fail_the_step_at_once(resources) -> None:
 
 
 @native_only
-def test_a_bad_fee_fails_the_downstream_step_at_once(resources) -> None:
-    spreads = next(a for a in build_assets(["synthetic"]) if "market_spreads" in a.key.path)
+@pytest.mark.parametrize(
+    ("asset", "pricing", "expected"),
+    [
+        ("market_spreads", {"market_fees": "steam=2"}, "TRACERA_MARKET_FEES: fee '2' for steam"),
+        ("portfolio_snapshots", {"reference_rule": "mean"}, "TRACERA_REFERENCE_RULE='mean'"),
+        ("latest_prices", {"reference_markets": "stem"}, "TRACERA_REFERENCE_MARKETS names"),
+        ("latest_prices", {"reference_max_age_seconds": 0}, "TRACERA_REFERENCE_MAX_AGE_SECONDS"),
+    ],
+)
+def test_a_bad_pricing_setting_fails_the_downstream_step_at_once(
+    resources, asset, pricing, expected
+) -> None:
+    chosen = next(a for a in build_assets(["synthetic"]) if asset in a.key.path)
     result = dg.materialize(
-        [spreads],
-        resources={**resources, "pricing": PricingResource(market_fees="steam=2")},
+        [chosen],  # with the downstream RetryPolicy, which must not apply
+        resources={**resources, "pricing": PricingResource(**pricing)},
         instance=dg.DagsterInstance.ephemeral(),
         partition_key=key(T0),
         raise_on_error=False,
     )
     assert not result.success
-    assert "TRACERA_MARKET_FEES: fee '2' for steam must be a fraction" in _failure(result)
+    assert expected in _failure(result)
 
 
 @native_only
