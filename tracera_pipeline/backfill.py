@@ -173,14 +173,20 @@ def run_in_process(keys: Sequence[str], echo: Echo | None = None) -> int:
     """The whole graph over ``keys``, one run per 24 partitions; runs that failed."""
     import dagster as dg
 
-    from tracera_pipeline import config
+    from tracera_pipeline import config, settings
     from tracera_pipeline.definitions import build_assets
     from tracera_pipeline.defs.partitions import BACKFILL_POLICY
-    from tracera_pipeline.defs.resources import default_resources
+    from tracera_pipeline.defs.resources import checked_resources, default_resources
 
+    # Settings, PostgreSQL and Redis checked before the first run: one sentence each.
+    checked = checked_resources()
+    settings.raise_problems(checked["market"].missing_keys(config.enabled_providers()))
+    with checked["postgres"].connection():
+        checked["redis"].client()
     size = BACKFILL_POLICY.max_partitions_per_run or len(keys)
     chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
-    assets, resources = build_assets(config.enabled_providers()), default_resources(resolve=True)
+    # EnvVars, resolved by each run: no resolved secret in the runs' snapshots.
+    assets, resources = build_assets(config.enabled_providers()), default_resources()
     line, failed = ProgressLine(echo), 0
     with dg.DagsterInstance.get() if _has_home() else dg.DagsterInstance.ephemeral() as instance:
         for done, chunk in enumerate(chunks):

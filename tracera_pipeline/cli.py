@@ -13,37 +13,24 @@ from tracera_pipeline import config
 from tracera_pipeline.services import cli as services_cli
 
 
-def _database_url() -> str:
-    # Unset, it may resolve to the embedded server (started on demand).
-    return str(
-        config.env_or_default("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL, resolve=True)
-    )
-
-
 def _migrate(_: argparse.Namespace) -> int:
-    import psycopg
+    from tracera_pipeline.defs.resources import checked_resources
 
-    from tracera_pipeline.storage.database import ensure_database, redact
-    from tracera_pipeline.storage.flavor import FlavorRequest
-    from tracera_pipeline.storage.migrations import migrate
-
-    url = _database_url()
-    created = ensure_database(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        report = migrate(
-            conn, config.sql_dir(), FlavorRequest(os.environ.get("TRACERA_STORAGE_FLAVOR", "auto"))
-        )
-    print(f"{redact(url)}{' (created)' if created else ''}: flavour {report.flavor.value}")
-    print(f"applied: {', '.join(report.applied) if report.applied else 'nothing (up to date)'}")
+    postgres = checked_resources()["postgres"]
+    prepared = postgres.prepare()
+    created = " (created)" if prepared.created else ""
+    print(f"{postgres.display_url}{created}: flavour {prepared.flavor.value}")
+    applied = ", ".join(prepared.applied) if prepared.applied else "nothing (up to date)"
+    print(f"applied: {applied}")
     return 0
 
 
 def _load_portfolios(args: argparse.Namespace) -> int:
-    from tracera_pipeline.defs.resources import default_resources
+    from tracera_pipeline.defs.resources import checked_resources
     from tracera_pipeline.portfolio.loader import load_portfolios, parse_portfolio_file
 
     portfolios = parse_portfolio_file(Path(args.file))
-    postgres = default_resources(resolve=True)["postgres"]
+    postgres = checked_resources()["postgres"]
     with postgres.connection() as conn:
         holdings = load_portfolios(conn, portfolios)
     print(f"loaded {len(portfolios)} portfolio(s), {holdings} holding(s) from {args.file}")
@@ -152,8 +139,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except (ValueError, RuntimeError, OSError) as exc:
-        print(f"tracera-pipeline {args.command}: {exc}", file=sys.stderr)
+        # Our errors are one sentence naming the fix (settings, PostgreSQL, Redis, files).
+        print(f"tracera-pipeline {args.command}: {_masked(str(exc))}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        dagster = sys.modules.get("dagster")
+        if dagster is not None and isinstance(exc, dagster.Failure):
+            message = exc.description or str(exc)  # a step's sentence, e.g. a provider's key
+        elif type(exc).__module__.split(".")[0] in ("psycopg", "redis"):
+            message = str(exc)  # a database or Redis error our checks did not foresee
+        else:
+            raise  # a bug: its traceback is what a developer needs
+        print(f"tracera-pipeline {args.command}: {_masked(message).strip()}", file=sys.stderr)
+        return 1
+
+
+def _masked(text: str) -> str:
+    """``text`` with the database and Redis passwords masked, whatever produced it."""
+    from tracera_pipeline.storage.connections import scrub
+
+    for variable in ("TRACERA_DATABASE_URL", "TRACERA_REDIS_URL"):
+        if url := os.environ.get(variable):
+            text = scrub(text, url)
+    return text
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from tracera_pipeline.defs.cache.assets import (
     build_latest_prices_asset,
     build_volatility_rankings_asset,
 )
+from tracera_pipeline.defs.executors import build_executor
 from tracera_pipeline.defs.ingestion.assets import (
     PROVIDER_RETRY_POLICY,
     build_provider_asset,
@@ -18,7 +19,7 @@ from tracera_pipeline.defs.ingestion.assets import (
 )
 from tracera_pipeline.defs.ingestion.schedules import build_ingest_job, build_ingest_schedule
 from tracera_pipeline.defs.portfolio.assets import build_portfolio_snapshots_asset
-from tracera_pipeline.defs.resources import default_resources
+from tracera_pipeline.defs.resources import checked_resources, default_resources
 from tracera_pipeline.defs.retention.jobs import raw_retention_job
 from tracera_pipeline.defs.retention.sensors import raw_retention_sensor
 
@@ -61,10 +62,12 @@ def build_definitions(
             ),
         ],
         resources=resources or default_resources(),
-        executor=dg.multiprocess_executor.configured(
-            {"max_concurrent": max(2, len(providers) + 1), "start_method": {"forkserver": {}}}
-        ),
+        executor=build_executor(config.executor_name(), len(providers)),
     )
 
 
+# Every setting is checked as the code loads, so `dg check defs` (and the UI's code
+# location) names each unusable one in a sentence; the resources themselves keep
+# EnvVars, resolved by Dagster at run time, and check again at first use.
+checked_resources()
 defs = build_definitions(config.enabled_providers())

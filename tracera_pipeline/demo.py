@@ -10,11 +10,11 @@ from pathlib import Path
 import dagster as dg
 from psycopg import sql
 
-from tracera_pipeline import config
+from tracera_pipeline import config, settings
 from tracera_pipeline.analytics.volatility import WINDOWS, top_volatile
 from tracera_pipeline.definitions import build_assets
 from tracera_pipeline.defs.partitions import HOURLY
-from tracera_pipeline.defs.resources import default_resources
+from tracera_pipeline.defs.resources import checked_resources, default_resources
 from tracera_pipeline.portfolio.loader import load_portfolios, parse_portfolio_file
 from tracera_pipeline.providers.item_names import item_names
 from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS
@@ -40,10 +40,14 @@ def run_demo(
     echo: Callable[[str], object] = print,
     log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
-    resources = default_resources(resolve=True)
+    # Read and checked now (one sentence per unusable setting); the runs get the
+    # same settings as EnvVars, so no resolved secret lands in the run's snapshot.
+    resources = checked_resources()
     postgres, redis, market = resources["postgres"], resources["redis"], resources["market"]
     pricing = resources["pricing"]
     markets = demo_markets()
+    settings.raise_problems(market.missing_keys(markets))
+    redis.client()  # Redis down or refusing: its one sentence now, before 48 hours of work
     now = now or datetime.now(UTC)
     # The last `hours` complete hours.
     last = HOURLY.get_partition_key_for_timestamp((now - timedelta(hours=1)).timestamp())
@@ -56,7 +60,7 @@ def run_demo(
     echo(f"materializing partitions {first} .. {last} for every asset; markets: {markets}")
     result = dg.materialize(
         build_assets(markets),
-        resources=resources,
+        resources=default_resources(),
         instance=dg.DagsterInstance.ephemeral(),
         tags={
             "dagster/asset_partition_range_start": first,

@@ -90,3 +90,29 @@ def test_cli_migrate_reports_the_fix_without_a_traceback(fresh_url, monkeypatch,
     monkeypatch.setenv("TRACERA_STORAGE_FLAVOR", "auto")
     assert main(["migrate"]) == 0
     assert "flavour native" in capsys.readouterr().out
+
+
+def test_a_run_requiring_timescaledb_fails_at_once_with_the_fix(fresh_url) -> None:
+    from datetime import UTC, datetime
+
+    import dagster as dg
+
+    from tracera_pipeline.definitions import build_assets
+    from tracera_pipeline.defs.resources import PostgresResource
+
+    (price_1h,) = [a for a in build_assets(["synthetic"]) if "price_1h" in a.key.path]
+    result = dg.materialize(
+        [price_1h],  # a downstream asset, with its RetryPolicy for transient errors
+        resources={
+            "postgres": PostgresResource(database_url=fresh_url, storage_flavor="timescaledb")
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key=datetime.now(UTC).strftime("%Y-%m-%d-%H:00"),
+        raise_on_error=False,
+    )
+    events = [e.event_type_value for e in result.all_events]
+    assert "STEP_FAILURE" in events and "STEP_UP_FOR_RETRY" not in events
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert (
+        "add 'timescaledb' to shared_preload_libraries" in failure.event_specific_data.error.message
+    )

@@ -69,12 +69,23 @@ def _as_server_user() -> tuple[list[str], int | None]:
     return [runuser, "-u", "postgres", "--"], uid
 
 
-def start(bindir: Path, settings: dict[str, str] | None = None) -> Cluster:
-    """initdb + pg_ctl start on a free port; ``stop`` removes everything again."""
+def start(
+    bindir: Path, settings: dict[str, str] | None = None, password: str | None = None
+) -> Cluster:
+    """initdb + pg_ctl start on a free port; ``stop`` removes everything again.
+
+    With ``password``, TCP connections must give it (scram-sha-256); the Unix socket
+    in the cluster's directory stays trusted."""
     prefix, uid = _as_server_user()
     root = Path(tempfile.mkdtemp(prefix="tracera-pg-"))
     if uid is not None:
         os.chown(root, uid, -1)
+    auth = ["--auth=trust"]
+    if password is not None:
+        (root / "pwfile").write_text(password + "\n")
+        if uid is not None:
+            os.chown(root / "pwfile", uid, -1)
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={root / 'pwfile'}"]
     try:
         _run(
             [
@@ -84,7 +95,7 @@ def start(bindir: Path, settings: dict[str, str] | None = None) -> Cluster:
                 str(root / "data"),
                 "-U",
                 "postgres",
-                "--auth=trust",
+                *auth,
                 "-E",
                 "UTF8",
                 "--no-sync",
@@ -128,6 +139,24 @@ def start(bindir: Path, settings: dict[str, str] | None = None) -> Cluster:
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
+
+
+def postmaster_pid(cluster: Cluster) -> int:
+    """The server's main process (to pause it with SIGSTOP, as a hung server would be)."""
+    return int((cluster.root / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def pg_ctl(cluster: Cluster, action: str) -> None:
+    """``pg_ctl stop`` (fast) or ``start`` on the cluster's port, e.g. to restart it."""
+    prefix, _ = _as_server_user()
+    options = f"-p {cluster.port} -c listen_addresses=127.0.0.1"
+    options += f" -c unix_socket_directories='{cluster.root}' -c fsync=off"
+    command = [*prefix, str(cluster.bindir / "pg_ctl"), "-D", str(cluster.root / "data"), "-w"]
+    if action == "start":
+        command += ["-l", str(cluster.root / "server.log"), "-o", options, "start"]
+    else:
+        command += ["-m", "fast", "stop"]
+    _run(command, f"pg_ctl {action}", cwd=cluster.root)
 
 
 def stop(cluster: Cluster) -> None:

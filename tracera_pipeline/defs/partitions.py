@@ -36,6 +36,15 @@ DOWNSTREAM_AUTOMATION = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("any_deps_updated_in_any_partition")
 
+# Downstream steps read and write only PostgreSQL and Redis: a restart or failover
+# of either (refused connections, a lost connection) heals, so they are tried again
+# after 5, 15 and 35 s (each ± 5 s), time for a server to come back. What cannot
+# heal — a wrong password or host, an edited migration, an unusable setting — fails
+# at once: the resources raise those as dg.Failure(allow_retries=False).
+DOWNSTREAM_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
 # Bounded ranges per run (fault isolation); one policy for the whole graph so a
 # backfill of everything plans the same runs for every asset.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)

@@ -8,7 +8,8 @@ import dagster as dg
 from pydantic import Field
 
 from tracera_pipeline.analytics.reference import ReferencePolicy
-from tracera_pipeline.providers.registry import seller_fees, split_list
+from tracera_pipeline.defs.failures import settings_checked
+from tracera_pipeline.providers.registry import KNOWN_PROVIDERS, seller_fees, split_list
 from tracera_pipeline.storage.currency import normalized_currency
 
 
@@ -31,12 +32,43 @@ class PricingResource(dg.ConfigurableResource):
     )
     market_fees: str = Field(default="", description="fee overrides, e.g. steam=0.13")
 
+    # Each reader below fails its step at once (no retries) with the parser's
+    # one sentence naming the variable.
+
     def currency_code(self) -> str:
-        return normalized_currency(self.currency)
+        with settings_checked():
+            return normalized_currency(self.currency)
 
     def policy(self, enabled: Sequence[str]) -> ReferencePolicy:
         markets = split_list(self.reference_markets) or tuple(enabled)
-        return ReferencePolicy.parse(self.reference_rule, markets, self.reference_max_age_seconds)
+        with settings_checked():
+            if problem := self._unknown_markets():
+                raise ValueError(problem)
+            return ReferencePolicy.parse(
+                self.reference_rule, markets, self.reference_max_age_seconds
+            )
 
     def fees(self) -> dict[str, float]:
-        return seller_fees(self.market_fees)
+        with settings_checked():
+            return seller_fees(self.market_fees)
+
+    def setting_problems(self) -> list[str]:
+        """Every unusable pricing setting, one sentence each (checked when loading)."""
+        problems = []
+        for read in (self.currency_code, lambda: self.policy(["synthetic"]), self.fees):
+            try:
+                read()
+            except ValueError as exc:
+                problems.append(str(exc))
+        return problems
+
+    def _unknown_markets(self) -> str | None:
+        # A misspelt market would never be fresh: no reference price, silently.
+        names = split_list(self.reference_markets)
+        unknown = [name for name in names if name.strip().lower() not in KNOWN_PROVIDERS]
+        if not unknown:
+            return None
+        return (
+            f"TRACERA_REFERENCE_MARKETS names unknown market(s) {', '.join(map(repr, unknown))};"
+            f" list markets from: {', '.join(KNOWN_PROVIDERS)}"
+        )

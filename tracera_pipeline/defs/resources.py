@@ -4,121 +4,32 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import dagster as dg
-import psycopg
 import redis
-from psycopg_pool import ConnectionPool
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
-from tracera_pipeline import config
-from tracera_pipeline.cache.redis_cache import PriceCache
+from tracera_pipeline import config, settings
+from tracera_pipeline.defs.failures import require_settings
+from tracera_pipeline.defs.postgres_resource import PostgresResource
 from tracera_pipeline.defs.pricing import PricingResource
+from tracera_pipeline.defs.redis_resource import RedisResource
 from tracera_pipeline.providers.base import PriceProvider
 from tracera_pipeline.providers.errors import ProviderConfigError
 from tracera_pipeline.providers.http_client import HttpSettings
+from tracera_pipeline.providers.item_names import catalogue_size
 from tracera_pipeline.providers.registry import (
     KNOWN_PROVIDERS,
     ProviderEnvironment,
+    RateLimitSettingError,
     rate_limits,
     split_list,
     unknown_provider_message,
     unsupported_currency_message,
 )
 from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS, SyntheticMarket
-from tracera_pipeline.storage.database import ensure_database, redact
-from tracera_pipeline.storage.flavor import Flavor, FlavorRequest
-from tracera_pipeline.storage.migrations import current_flavor, migrate
 
-
-class PostgresResource(dg.ConfigurableResource):
-    """PostgreSQL/TimescaleDB: a small connection pool per process, opened lazily.
-
-    On first use it creates the database when missing and applies pending
-    migrations (cheap when there are none), so a fresh machine just works.
-    """
-
-    database_url: str = Field(default=config.DEFAULT_DATABASE_URL, description="libpq URL")
-    storage_flavor: str = Field(default="auto", description="auto, timescaledb or native")
-    pool_max_size: int = Field(default=4, description="connections per process")
-    copy_chunk_rows: int = Field(default=100_000, description="rows per COPY chunk")
-    raw_retention_days: int = Field(default=90, description="days of raw prices kept")
-    auto_migrate: bool = Field(default=True, description="apply migrations on first use")
-
-    _pool: ConnectionPool | None = PrivateAttr(default=None)
-    _flavor: Flavor | None = PrivateAttr(default=None)
-
-    def _open(self) -> ConnectionPool:
-        if self._pool is None:
-            ensure_database(self.database_url)
-            with psycopg.connect(self.database_url, autocommit=True) as conn:
-                if self.auto_migrate:
-                    report = migrate(conn, config.sql_dir(), FlavorRequest(self.storage_flavor))
-                    self._flavor = report.flavor
-                else:
-                    self._flavor = current_flavor(conn)
-            # autocommit: every transaction in this code base is explicit.
-            pool = ConnectionPool(
-                self.database_url,
-                min_size=1,
-                max_size=self.pool_max_size,
-                kwargs={"autocommit": True},
-                open=False,
-                name="tracera",
-            )
-            pool.open(wait=True, timeout=30)
-            self._pool = pool
-        return self._pool
-
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        with self._open().connection() as conn:
-            yield conn
-
-    @property
-    def flavor(self) -> Flavor:
-        self._open()
-        assert self._flavor is not None
-        return self._flavor
-
-    @property
-    def display_url(self) -> str:
-        return redact(self.database_url)
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-
-
-class RedisResource(dg.ConfigurableResource):
-    """One pooled Redis client per process; every key is prefixed with ``key_prefix``."""
-
-    redis_url: str = Field(default=config.DEFAULT_REDIS_URL)
-    key_prefix: str = Field(default="", description="prepended to every key and channel")
-    latest_price_ttl_seconds: int = Field(default=7200)
-
-    _client: redis.Redis | None = PrivateAttr(default=None)
-
-    def client(self) -> redis.Redis:
-        if self._client is None:
-            self._client = redis.Redis.from_url(
-                self.redis_url,
-                socket_timeout=10,
-                socket_connect_timeout=5,
-                health_check_interval=30,
-            )
-        return self._client
-
-    def cache(self) -> PriceCache:
-        return PriceCache(self.client(), self.key_prefix, self.latest_price_ttl_seconds)
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+__all__ = ["MarketDataResource", "PostgresResource", "PricingResource", "RedisResource"]
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -153,6 +64,37 @@ class MarketDataResource(dg.ConfigurableResource):
     http_max_retries: int = 4
     http_max_response_mb: int = 128
 
+    def setting_problems(self) -> list[str]:
+        items = settings.IntSetting(
+            "TRACERA_SYNTHETIC_ITEMS",
+            200,
+            minimum=1,
+            maximum=catalogue_size(),
+            note="the synthetic catalogue's size",
+        )
+        checks = [
+            items.problem(self.synthetic_items),
+            settings.SYNTHETIC_INTERVAL.problem(self.synthetic_interval_seconds),
+            settings.HTTP_MAX_RESPONSE_MB.problem(self.http_max_response_mb),
+        ]
+        try:
+            rate_limits(self.rate_limits)
+        except RateLimitSettingError as exc:
+            checks.append(str(exc))
+        return [problem for problem in checks if problem]
+
+    def missing_keys(self, providers: list[str]) -> list[str]:
+        """Enabled providers whose API key is not set, one sentence each. Runs find
+        out in that provider's step alone (the others still land); the CLI asks
+        before it starts, so a demo does not stop half-way with a step failure."""
+        keys = {"csfloat": "csfloat_api_key", "pricempire": "pricempire_api_key"}
+        return [
+            f"{name} is enabled but TRACERA_{name.upper()}_API_KEY is not set; set it, or"
+            f" remove {name} from TRACERA_PROVIDERS"
+            for name in providers
+            if name in keys and not getattr(self, keys[name])
+        ]
+
     def http_settings(self) -> HttpSettings:
         return HttpSettings(
             connect_timeout=self.http_connect_timeout_seconds,
@@ -174,6 +116,7 @@ class MarketDataResource(dg.ConfigurableResource):
         HTTP providers share a Redis rate budget when given one."""
         if name not in KNOWN_PROVIDERS:
             raise dg.Failure(description=unknown_provider_message(name), allow_retries=False)
+        require_settings(self.setting_problems())
         _check_currency(name, currency, self.steam_currency, self.skinport_currency)
         if name in SYNTHETIC_MARKETS:
             return SyntheticMarket.for_market(
@@ -286,6 +229,12 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
             pool_max_size=env_int("TRACERA_DB_POOL_MAX_SIZE", 4),
             copy_chunk_rows=env_int("TRACERA_COPY_CHUNK_ROWS", 100_000),
             raw_retention_days=env_int("TRACERA_RAW_RETENTION_DAYS", 90),
+            connect_timeout_seconds=env_int("TRACERA_DB_CONNECT_TIMEOUT_SECONDS", 10),
+            keepalives_idle_seconds=env_int("TRACERA_DB_KEEPALIVES_IDLE_SECONDS", 30),
+            statement_timeout_seconds=env_int("TRACERA_DB_STATEMENT_TIMEOUT_SECONDS", 600),
+            idle_in_transaction_timeout_seconds=env_int(
+                "TRACERA_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 300
+            ),
         ),
         "redis": RedisResource(
             redis_url=env("TRACERA_REDIS_URL", config.DEFAULT_REDIS_URL),
@@ -311,3 +260,14 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
             market_fees=env("TRACERA_MARKET_FEES", ""),
         ),
     }
+
+
+def checked_resources() -> dict[str, dg.ConfigurableResource]:
+    """The resources from the environment, read now, after checking every setting:
+    one ``SettingError`` names each unusable one (for the CLI and for loading
+    ``Definitions``, whose resources Dagster only resolves at run time)."""
+    resources = default_resources(resolve=True)
+    settings.raise_problems(
+        problem for resource in resources.values() for problem in resource.setting_problems()
+    )
+    return resources

@@ -177,6 +177,11 @@ def _catalogue() -> tuple[str, ...]:
     return tuple(_real_items() + _generated_items())
 
 
+def catalogue_size() -> int:
+    """How many items the synthetic catalogue has (the most TRACERA_SYNTHETIC_ITEMS allows)."""
+    return len(_catalogue())
+
+
 def item_names(count: int) -> list[str]:
     """The first ``count`` names of the synthetic catalogue (stable across runs)."""
     catalogue = _catalogue()

@@ -25,7 +25,10 @@ def maintenance_url(url: str) -> str:
 
 def redact(url: str) -> str:
     """The URL without its password, safe for logs and metadata."""
-    params = conninfo_to_dict(url)
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "(unreadable TRACERA_DATABASE_URL)"  # the parser's message quotes it
     if "password" in params:
         params["password"] = "***"
     return make_conninfo("", **params)

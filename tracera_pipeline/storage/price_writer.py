@@ -61,9 +61,14 @@ def _window_lock(conn: psycopg.Connection, provider_id: int, window_start: datet
 def _copy(
     conn: psycopg.Connection, statement: sql.Composed, frame: pl.DataFrame, chunk_rows: int
 ) -> None:
-    with conn.cursor() as cur, cur.copy(statement) as copy:
-        for payload in iter_copy_payload(frame, chunk_rows):
-            copy.write(payload)
+    with conn.cursor() as cur:
+        with cur.copy(statement) as copy:
+            for payload in iter_copy_payload(frame, chunk_rows):
+                copy.write(payload)
+        # Whatever the chunking did, the window's rows were deleted for these: roll
+        # the transaction back rather than commit fewer.
+        if cur.rowcount != frame.height:
+            raise RuntimeError(f"COPY wrote {cur.rowcount} of {frame.height} rows; nothing kept")
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,10 @@ def write_price_windows(
         # Nothing fetched is no reason to delete what an earlier run stored.
         return WriteResult(0, 0, time.perf_counter() - started)
     if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        # Refused before anything: a replace deletes the window, then COPYs it back.
+        raise ValueError(
+            f"TRACERA_COPY_CHUNK_ROWS={chunk_rows} must be at least 1; set it to e.g. 100000"
+        )
     frame = frame.with_columns(pl.lit(provider_id, dtype=pl.Int16).alias("provider_id"))
     spans = _spans(windows)
     if flavor is Flavor.NATIVE:

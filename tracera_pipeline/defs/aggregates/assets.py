@@ -7,6 +7,7 @@ import dagster as dg
 from tracera_pipeline.defs.partitions import (
     BACKFILL_POLICY,
     DOWNSTREAM_AUTOMATION,
+    DOWNSTREAM_RETRY_POLICY,
     FRESHNESS,
     HOURLY,
     row_metadata,
@@ -44,6 +45,7 @@ def _build(level: AggregateLevel, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         deps=list(deps),
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
+        retry_policy=DOWNSTREAM_RETRY_POLICY,
         backfill_policy=BACKFILL_POLICY,
         freshness_policy=FRESHNESS,
         kinds={"postgres"},

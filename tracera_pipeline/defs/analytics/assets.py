@@ -10,6 +10,7 @@ from tracera_pipeline.defs.aggregates.assets import aggregate_asset_key
 from tracera_pipeline.defs.partitions import (
     BACKFILL_POLICY,
     DOWNSTREAM_AUTOMATION,
+    DOWNSTREAM_RETRY_POLICY,
     FRESHNESS,
     HOURLY,
     partition_windows,
@@ -40,6 +41,7 @@ def _table(records: list[dict], columns: Sequence[tuple[str, str]]) -> dg.Metada
     deps=[aggregate_asset_key("1h")],
     partitions_def=HOURLY,
     automation_condition=DOWNSTREAM_AUTOMATION,
+    retry_policy=DOWNSTREAM_RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
     freshness_policy=FRESHNESS,
     kinds={"postgres"},
@@ -89,6 +91,7 @@ def item_volatility(
     deps=[aggregate_asset_key("1h")],
     partitions_def=HOURLY,
     automation_condition=DOWNSTREAM_AUTOMATION,
+    retry_policy=DOWNSTREAM_RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
     freshness_policy=FRESHNESS,
     kinds={"postgres", "redis"},

@@ -13,6 +13,7 @@ from tracera_pipeline.defs.analytics.assets import ITEM_VOLATILITY
 from tracera_pipeline.defs.partitions import (
     BACKFILL_POLICY,
     DOWNSTREAM_AUTOMATION,
+    DOWNSTREAM_RETRY_POLICY,
     FRESHNESS,
     HOURLY,
     partition_windows,
@@ -36,6 +37,7 @@ def build_latest_prices_asset(
         deps=list(raw_keys),
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
+        retry_policy=DOWNSTREAM_RETRY_POLICY,
         backfill_policy=BACKFILL_POLICY,
         freshness_policy=FRESHNESS,
         kinds={"redis"},
@@ -92,6 +94,7 @@ def build_volatility_rankings_asset(markets: Sequence[str]) -> dg.AssetsDefiniti
         deps=[ITEM_VOLATILITY],
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
+        retry_policy=DOWNSTREAM_RETRY_POLICY,
         backfill_policy=BACKFILL_POLICY,
         freshness_policy=FRESHNESS,
         kinds={"redis"},

@@ -1,17 +1,15 @@
 """The ingestion job and its schedule: the open hour on every tick, and each hour
 once more after it closes, so every sample of every hour lands."""
 
-import os
 from collections.abc import Sequence
 from datetime import timedelta
 
 import dagster as dg
 
+from tracera_pipeline import config
 from tracera_pipeline.defs.ingestion.assets import RAW_GROUP, provider_asset_key
 from tracera_pipeline.defs.partitions import HOURLY
 from tracera_pipeline.providers.registry import HISTORY_PROVIDERS
-
-INGEST_CRON = os.environ.get("TRACERA_INGEST_CRON", "*/15 * * * *")
 
 INGEST_JOB = "ingest_prices"
 SCHEDULED_AT_TAG = "tracera/scheduled_at"
@@ -32,7 +30,7 @@ def build_ingest_schedule(providers: Sequence[str]) -> dg.ScheduleDefinition:
     @dg.schedule(
         name="ingest_current_window",
         job_name=INGEST_JOB,
-        cron_schedule=INGEST_CRON,
+        cron_schedule=config.ingest_cron(),
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Every tick (TRACERA_INGEST_CRON): the open hour, merging new snapshots."

@@ -8,6 +8,7 @@ import dagster as dg
 from tracera_pipeline.defs.partitions import (
     BACKFILL_POLICY,
     DOWNSTREAM_AUTOMATION,
+    DOWNSTREAM_RETRY_POLICY,
     FRESHNESS,
     HOURLY,
     partition_windows,
@@ -31,6 +32,7 @@ def build_portfolio_snapshots_asset(
         deps=list(raw_keys),
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
+        retry_policy=DOWNSTREAM_RETRY_POLICY,
         backfill_policy=BACKFILL_POLICY,
         freshness_policy=FRESHNESS,
         kinds={"postgres"},

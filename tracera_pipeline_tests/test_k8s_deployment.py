@@ -1,0 +1,64 @@
+"""Beyond one machine: the Kubernetes instance file and the executor switch load and
+validate with Dagster's and dagster-k8s' own schemas (no cluster needed)."""
+
+from __future__ import annotations
+
+import importlib
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._config import validate_config
+from dagster._core.instance.config import dagster_instance_config
+from dagster._core.run_coordinator import RunCoordinator
+from dagster._core.storage.compute_log_manager import ComputeLogManager
+from dagster._serdes import ConfigurableClassData
+from dagster_k8s import K8sRunLauncher
+
+from tracera_pipeline.config import REPO_ROOT
+from tracera_pipeline.definitions import build_definitions
+
+K8S = REPO_ROOT / "deploy" / "k8s"
+
+
+def _class_data(entry: dict) -> ConfigurableClassData:
+    settings = yaml.dump(entry.get("config") or {})
+    return ConfigurableClassData(entry["module"], entry["class"], settings)
+
+
+def test_the_k8s_instance_file_passes_dagsters_and_dagster_k8s_validation() -> None:
+    config, _ = dagster_instance_config(str(K8S))
+    launcher = config["run_launcher"]
+    assert getattr(importlib.import_module(launcher["module"]), launcher["class"]) is K8sRunLauncher
+    checked = validate_config(K8sRunLauncher.config_type(), launcher["config"])
+    assert checked.success, [error.message for error in checked.errors]
+    # The schema is strict: a misspelt key would be refused, so the check above bites.
+    misspelt = {**launcher["config"], "service_acount_name": "x"}
+    assert not validate_config(K8sRunLauncher.config_type(), misspelt).success
+    assert isinstance(
+        _class_data(config["run_coordinator"]).rehydrate(RunCoordinator), RunCoordinator
+    )
+    logs = _class_data(config["compute_logs"]).rehydrate(ComputeLogManager)
+    assert isinstance(logs, ComputeLogManager)
+    # The limits that keep provider rate limits across pods and nodes.
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+    assert config["run_monitoring"]["enabled"] and config["run_retries"]["enabled"]
+
+
+@pytest.mark.parametrize(
+    ("choice", "executor"), [("k8s_job", "k8s"), ("in_process", "in_process"), ("", "multiprocess")]
+)
+def test_the_executor_is_chosen_by_tracera_executor_and_its_config_validates(
+    choice: str, executor: str, monkeypatch
+) -> None:
+    monkeypatch.setenv("TRACERA_EXECUTOR", choice)
+    defs = build_definitions(["synthetic", "steam"])
+    for job in (
+        defs.resolve_job_def("ingest_prices"),
+        defs.resolve_implicit_global_asset_job_def(),
+    ):
+        assert job.executor_def.name == executor
+        execution = dg.validate_run_config(job, {})["execution"]
+        if executor != "in_process":
+            # every provider step at once, plus one to start the downstream steps
+            assert execution[executor]["max_concurrent"] == 3
