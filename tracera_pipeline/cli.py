@@ -80,6 +80,11 @@ def _backfill(args: argparse.Namespace) -> int:
         return 0
     state = backfill.watch(args.webserver, backfill_id)
     print(f"backfill {backfill_id}: {state.status.lower()}")
+    if args.assets == "raw":
+        print(
+            "downstream assets follow: the downstream_automation sensor (every 30 s) requests"
+            " them for this range; watch them under Runs → Backfills"
+        )
     return 0 if state.status in ("COMPLETED", "COMPLETED_SUCCESS") and not state.failed else 1
 
 

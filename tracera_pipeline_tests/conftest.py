@@ -145,3 +145,13 @@ def resources(database_url: str, flavor: Flavor, redis_prefix: str) -> dict[str,
         "market": MarketDataResource(synthetic_items=20, synthetic_interval_seconds=600),
         "pricing": PricingResource(),
     }
+
+
+@pytest.fixture
+def dagster_instance():
+    """A persistent temporary Dagster instance: declarative-automation evaluation holds
+    weak references to it that an ephemeral instance does not always outlive."""
+    import dagster as dg
+
+    with dg.instance_for_test() as instance:
+        yield instance

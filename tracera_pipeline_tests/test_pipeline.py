@@ -75,7 +75,9 @@ class _SteamDown(MarketDataResource):
         return super().provider(name, **kwargs)
 
 
-def test_a_failing_provider_fails_alone_and_downstream_still_refreshes(conn, resources) -> None:
+def test_a_failing_provider_fails_alone_and_downstream_still_refreshes(
+    conn, resources, dagster_instance
+) -> None:
     resources = {
         **resources,
         "market": _SteamDown(synthetic_items=20, synthetic_interval_seconds=600),
@@ -83,7 +85,7 @@ def test_a_failing_provider_fails_alone_and_downstream_still_refreshes(conn, res
     defs = build_definitions(["synthetic", "steam"], resources=resources)
     now = datetime.now(UTC)
     current = key(now)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = dagster_instance
     baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     run = defs.resolve_job_def("ingest_prices").execute_in_process(
         partition_key=current, instance=instance, raise_on_error=False
@@ -141,11 +143,14 @@ def test_live_only_provider_records_zero_rows_with_a_flag_for_history(conn, reso
 def test_schedule_asks_for_the_open_hour_and_the_closed_one(minute: int) -> None:
     at = datetime(2026, 3, 2, 10, minute, tzinfo=UTC)
     defs = build_definitions(["synthetic", "skinport"])
-    context = dg.build_schedule_context(
-        scheduled_execution_time=at, repository_def=defs.get_repository_def()
-    )
-    schedule = defs.resolve_schedule_def("ingest_current_window")
-    current, closed = schedule.evaluate_tick(context).run_requests
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            scheduled_execution_time=at,
+            repository_def=defs.get_repository_def(),
+            instance=instance,
+        )
+        schedule = defs.resolve_schedule_def("ingest_current_window")
+        current, closed = schedule.evaluate_tick(context).run_requests
     assert current.partition_key == "2026-03-02-10:00"
     assert current.run_key == f"2026-03-02-10:00@2026-03-02T10:{minute:02d}"
     assert current.asset_selection is None  # every provider
@@ -155,10 +160,10 @@ def test_schedule_asks_for_the_open_hour_and_the_closed_one(minute: int) -> None
 
 
 def test_a_historical_backfill_of_raw_alone_requests_exactly_that_range_downstream(
-    conn, resources
+    conn, resources, dagster_instance
 ) -> None:
     defs = build_definitions(["synthetic"], resources=resources)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = dagster_instance
     baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     raw = dg.AssetKey(["raw", "prices", "synthetic"])
     hours = {key(T0 + timedelta(hours=h)) for h in range(6)}  # months before "now"
@@ -185,37 +190,38 @@ def test_a_historical_backfill_of_raw_alone_requests_exactly_that_range_downstre
 # Schedule logic does not depend on the storage flavour: native only, to save time.
 @pytest.mark.parametrize("flavor", [Flavor.NATIVE], ids=["native"], indirect=True)
 def test_every_closed_hour_is_complete_through_the_schedule(conn, resources) -> None:
-    """Six hours of 15-minute ticks, run as the daemon would (a run key launches once):
+    """Six hours of 15-minute ticks, each run as the daemon would run its requests:
     each closed hour ends with all 12 five-minute samples of every item."""
     resources = {**resources, "market": MarketDataResource(synthetic_items=3)}
     defs = build_definitions(["synthetic"], resources=resources)
     schedule = defs.resolve_schedule_def("ingest_current_window")
     job = defs.resolve_job_def("ingest_prices")
-    instance = dg.DagsterInstance.ephemeral()
     repository = defs.get_repository_def()
-    seen: set[str] = set()
-    day = [T0 + timedelta(minutes=15 * n) for n in range(4 * 6 + 1)]
-    for tick in day:
-        context = dg.build_schedule_context(
-            scheduled_execution_time=tick, instance=instance, repository_def=repository
-        )
-        for request in schedule.evaluate_tick(context).run_requests:
-            if request.run_key in seen:
-                continue
-            seen.add(request.run_key)
-            result = job.execute_in_process(
-                partition_key=request.partition_key,
-                tags=request.tags,
-                asset_selection=request.asset_selection,
-                instance=instance,
+    closed_runs: list[str] = []
+    # Persistent: the schedule looks up the runs it already asked for.
+    with dg.instance_for_test() as instance:
+        day = [T0 + timedelta(minutes=15 * n) for n in range(4 * 6 + 1)]
+        for tick in day:
+            context = dg.build_schedule_context(
+                scheduled_execution_time=tick, instance=instance, repository_def=repository
             )
-            assert result.success
+            for request in schedule.evaluate_tick(context).run_requests:
+                if request.run_key.startswith("closed:"):
+                    closed_runs.append(request.partition_key)
+                result = job.execute_in_process(
+                    partition_key=request.partition_key,
+                    tags=request.tags,
+                    asset_selection=request.asset_selection,
+                    instance=instance,
+                )
+                assert result.success
     per_hour = conn.execute(
         "SELECT date_trunc('hour', time), count(*) FROM price_history GROUP BY 1 ORDER BY 1"
     ).fetchall()
     # 23:00 the day before (closed at the first tick) to 05:00; 06:00 has just opened.
     assert [h for h, _ in per_hour] == [T0 + timedelta(hours=h) for h in range(-1, 6)]
     assert {n for _, n in per_hour} == {3 * 12}
-    # Without the closed-hour runs the ticks alone would have missed :45–:55 of each hour.
-    closed_runs = [k for k in seen if k.startswith("closed:")]
-    assert len(closed_runs) == 7
+    # Without the closed-hour runs the ticks alone would have missed :45–:55 of each hour;
+    # each closed hour is asked for once, by the schedule itself (the daemon dedupes run
+    # keys per tick only).
+    assert closed_runs == [key(T0 + timedelta(hours=h)) for h in range(-1, 6)]

@@ -49,7 +49,7 @@ def _overview(request: Request) -> Response:
 
 
 def test_a_steam_outage_fails_only_its_step_and_keeps_its_secret(
-    httpserver, conn, resources, caplog
+    httpserver, conn, resources, caplog, dagster_instance
 ) -> None:
     httpserver.expect_request("/steam/market/priceoverview/").respond_with_data(
         "upstream down", status=503, content_type="text/plain"
@@ -57,7 +57,7 @@ def test_a_steam_outage_fails_only_its_step_and_keeps_its_secret(
     market = _market(httpserver, steam_login_secure=COOKIE)
     resources = {**resources, "market": market}
     defs = build_definitions(["synthetic", "steam"], resources=resources, retry_policy=None)
-    instance = dg.DagsterInstance.ephemeral()
+    instance = dagster_instance
     baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     partition = key(datetime.now(UTC))
     run = defs.resolve_job_def("ingest_prices").execute_in_process(

@@ -120,6 +120,9 @@ def market_spreads(
         metadata={
             **row_metadata(context, written),
             "redis_top_spreads": len(newest),
+            # The preview is of the run's newest hour only (a ranged run copies this
+            # metadata to every partition it covers).
+            "top_spreads_hour": windows[-1].start.isoformat(),
             "redis_swapped": swapped,
             "top_spreads": _table(
                 [

@@ -70,7 +70,7 @@ def build_latest_prices_asset(
         by_market = dict(latest.group_by("market").len().sort("market").iter_rows())
         return dg.MaterializeResult(
             metadata={
-                **row_metadata(context, len(references)),
+                **row_metadata(context, written),
                 "reference_rule": policy.describe(),
                 "currency": currency,
                 "keys_updated": written,

@@ -13,6 +13,15 @@ from tracera_pipeline.providers.registry import HISTORY_PROVIDERS
 
 INGEST_JOB = "ingest_prices"
 SCHEDULED_AT_TAG = "tracera/scheduled_at"
+CLOSED_HOUR_TAG = "tracera/closed_hour"
+
+
+def _closed_hour_requested(context: dg.ScheduleEvaluationContext, hour: str) -> bool:
+    """Whether a run already ingests (or ingested) the closed ``hour``."""
+    runs = context.instance.get_run_records(
+        filters=dg.RunsFilter(tags={CLOSED_HOUR_TAG: hour}), limit=1
+    )
+    return bool(runs)
 
 
 def build_ingest_job():  # -> an unresolved asset job (not exported by dagster)
@@ -51,14 +60,15 @@ def build_ingest_schedule(providers: Sequence[str]) -> dg.ScheduleDefinition:
         closed = HOURLY.get_partition_key_for_timestamp(
             (scheduled - timedelta(hours=1)).timestamp()
         )
-        if history and closed != open_hour:
-            # Asked on every tick, launched once: the daemon skips a run key it has seen.
+        if history and closed != open_hour and not _closed_hour_requested(context, closed):
+            # Once per closed hour, at the first tick after it (also after missed ticks).
+            # A run key alone would not do: the daemon dedupes run keys per tick only.
             requests.append(
                 dg.RunRequest(
                     partition_key=closed,
                     run_key=f"closed:{closed}",
                     asset_selection=history,
-                    tags={**tags, "tracera/closed_hour": "true"},
+                    tags={**tags, CLOSED_HOUR_TAG: closed},
                 )
             )
         return requests

@@ -2,6 +2,7 @@
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -40,7 +41,9 @@ def build_portfolio_snapshots_asset(
     def portfolio_snapshots(
         context: dg.AssetExecutionContext, postgres: PostgresResource, pricing: PricingResource
     ) -> dg.MaterializeResult:
-        ends = [window.end for window in partition_windows(context)]
+        # The open hour is valued as of now, not at its end in the future.
+        now = datetime.now(UTC)
+        ends = [min(window.end, now) for window in partition_windows(context)]
         policy = pricing.policy(markets)
         rows, priced_by = 0, Counter[str]()
         with postgres.connection() as conn:
