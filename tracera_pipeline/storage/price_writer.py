@@ -25,6 +25,7 @@ from psycopg import sql
 from tracera_pipeline.storage.binary_copy import PRICE_HISTORY_COLUMNS, iter_copy_payload
 from tracera_pipeline.storage.flavor import Flavor
 from tracera_pipeline.storage.native_partitions import ensure_partitions
+from tracera_pipeline.storage.retention import guard_window
 
 _COLUMNS = sql.SQL(", ").join(sql.Identifier(c.name) for c in PRICE_HISTORY_COLUMNS)
 _COPY = "COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
@@ -88,6 +89,7 @@ def write_price_window(
     replaced = 0
     with conn.transaction():
         _window_lock(conn, provider_id, window_start)
+        guard_window(conn, window_start)  # retention waits; hours it passed are refused
         if mode is WriteMode.REPLACE:
             replaced = conn.execute(
                 "DELETE FROM price_history WHERE provider_id = %s AND time >= %s AND time < %s",

@@ -5,7 +5,7 @@ from datetime import datetime
 import dagster as dg
 
 from tracera_pipeline.defs.resources import PostgresResource
-from tracera_pipeline.storage.retention import apply_retention, plan_retention
+from tracera_pipeline.storage.retention import apply_retention, raw_watermark
 
 
 class RetentionConfig(dg.Config):
@@ -18,9 +18,19 @@ def drop_expired_raw_data(
 ) -> dg.Output[int]:
     cutoff = datetime.fromisoformat(config.cutoff)
     with postgres.connection() as conn:
-        # Plan again at run time: data may have changed since the sensor looked.
-        plan = plan_retention(conn, postgres.flavor, cutoff)
-        dropped = apply_retention(conn, postgres.flavor, plan)
+        # Planned again at run time, under the retention lock: data may have
+        # changed since the sensor looked.
+        plan = apply_retention(conn, postgres.flavor, cutoff)
+        watermark = raw_watermark(conn)
+    dropped = plan.droppable
+    if plan.orphaned:
+        rows = sum(plan.orphaned.values())
+        context.log.warning(
+            f"dropped {rows} raw row(s) in {', '.join(plan.orphaned)} that landed before the"
+            " retention watermark (a backfill older than the watermark, from before such"
+            " backfills were refused): no refresh could ever aggregate them; the aggregates"
+            " of those hours are kept as they were"
+        )
     if plan.blocked:
         segment, reason = plan.blocked
         context.log.warning(f"kept {segment.name} and later segments: {reason}")
@@ -29,8 +39,9 @@ def drop_expired_raw_data(
         len(dropped),
         metadata={
             "dropped_segments": dg.MetadataValue.json([s.name for s in dropped]),
+            "orphaned_rows_dropped": dg.MetadataValue.json(plan.orphaned),
             "cutoff": cutoff.isoformat(),
-            "raw_retained_from": dropped[-1].end.isoformat() if dropped else None,
+            "raw_retained_from": watermark.isoformat() if watermark else None,
             "blocked_reason": plan.blocked[1] if plan.blocked else None,
         },
     )
