@@ -45,6 +45,9 @@ class PostgresResource(dg.ConfigurableResource):
     pool_max_size: int = Field(default=4, description="connections per process")
     copy_chunk_rows: int = Field(default=100_000, description="rows per COPY chunk")
     raw_retention_days: int = Field(default=90, description="days of raw prices kept")
+    volatility_retention_days: int = Field(
+        default=30, description="days of per-hour item_volatility rows kept"
+    )
     auto_migrate: bool = Field(default=True, description="apply migrations on first use")
 
     _pool: ConnectionPool | None = PrivateAttr(default=None)
@@ -286,6 +289,7 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
             pool_max_size=env_int("TRACERA_DB_POOL_MAX_SIZE", 4),
             copy_chunk_rows=env_int("TRACERA_COPY_CHUNK_ROWS", 100_000),
             raw_retention_days=env_int("TRACERA_RAW_RETENTION_DAYS", 90),
+            volatility_retention_days=env_int("TRACERA_VOLATILITY_RETENTION_DAYS", 30),
         ),
         "redis": RedisResource(
             redis_url=env("TRACERA_REDIS_URL", config.DEFAULT_REDIS_URL),

@@ -1,9 +1,11 @@
-"""The raw-data retention job: drop raw days/chunks that are past retention and aggregated."""
+"""The retention job: drop raw days/chunks that are past retention and aggregated, and
+item_volatility rows past theirs."""
 
 from datetime import datetime
 
 import dagster as dg
 
+from tracera_pipeline.analytics.volatility_retention import prune_volatility
 from tracera_pipeline.defs.resources import PostgresResource
 from tracera_pipeline.storage.retention import apply_retention, raw_watermark
 
@@ -47,6 +49,31 @@ def drop_expired_raw_data(
     )
 
 
-@dg.job(description="Apply raw-data retention (launched by the raw_retention sensor).")
+class VolatilityRetentionConfig(dg.Config):
+    cutoff: str  # ISO time; item_volatility rows as of before it go
+
+
+@dg.op(description="Delete item_volatility rows as of before the cutoff (recomputable).")
+def prune_item_volatility(
+    context: dg.OpExecutionContext, config: VolatilityRetentionConfig, postgres: PostgresResource
+) -> dg.Output[int]:
+    with postgres.connection() as conn:
+        pruned = prune_volatility(conn, datetime.fromisoformat(config.cutoff))
+    context.log.info(f"deleted {pruned.rows_deleted} item_volatility row(s) before {config.cutoff}")
+    return dg.Output(
+        pruned.rows_deleted,
+        metadata={
+            "rows_deleted": pruned.rows_deleted,
+            "cutoff": pruned.cutoff.isoformat(),
+            "oldest_as_of_kept": pruned.oldest_kept.isoformat() if pruned.oldest_kept else None,
+        },
+    )
+
+
+@dg.job(
+    description="Apply retention: raw prices and item_volatility (launched by the"
+    " raw_retention sensor)."
+)
 def raw_retention_job() -> None:
     drop_expired_raw_data()
+    prune_item_volatility()
