@@ -5,37 +5,52 @@ lines counts from the line it starts on)."""
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from tracera_pipeline.portfolio.fields import quantity_from_text, shown, text_problem
-from tracera_pipeline.portfolio.model import Portfolio, Problems, add_holding
+from tracera_pipeline.portfolio.model import (
+    Portfolio,
+    PortfolioFileError,
+    Problems,
+    add_holding,
+    not_utf8,
+)
 
 CSV_COLUMNS = ("portfolio", "market_hash_name", "quantity", "owner")
 _REQUIRED = CSV_COLUMNS[:3]
 
 
-def parse_csv(file_name: str, text: str) -> list[Portfolio]:
-    problems = Problems(file_name)
-    previous_limit = csv.field_size_limit(len(text) + 1)  # long fields reach our own checks
+def parse_csv(path: Path) -> list[Portfolio]:
+    """Read ``path`` as it streams (memory follows the holdings, not the file)."""
+    problems = Problems(path.name)
+    # Long fields reach our own checks, which say what is wrong with them.
+    previous_limit = csv.field_size_limit(max(path.stat().st_size + 1, csv.field_size_limit()))
     try:
-        rows = _rows(text, problems)
-        _, header = next(rows, (1, []))
-        columns = _csv_header(header, problems)
-        portfolios: dict[str, Portfolio] = {}
-        owner_lines: dict[str, int] = {}
-        for line, row in rows:
-            if row and columns:  # a blank line holds nothing
-                _csv_row(row, columns, line, portfolios, owner_lines, problems)
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = _rows(handle, problems)
+            _, header = next(rows, (1, []))
+            if not header and not problems.total:
+                raise PortfolioFileError.whole_file(
+                    path.name, "the file is empty; give the header and one holding per line"
+                )
+            columns = _csv_header(header, problems)
+            portfolios: dict[str, Portfolio] = {}
+            owner_lines: dict[str, int] = {}
+            for line, row in rows:
+                if row and columns:  # a blank line holds nothing
+                    _csv_row(row, columns, line, portfolios, owner_lines, problems)
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     finally:
         csv.field_size_limit(previous_limit)
     problems.raise_if_any()
     return list(portfolios.values())
 
 
-def _rows(text: str, problems: Problems) -> Iterator[tuple[int, list[str]]]:
+def _rows(lines: Iterable[str], problems: Problems) -> Iterator[tuple[int, list[str]]]:
     """Rows with the line each starts on; stops at broken CSV (the reader cannot resync)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(lines, strict=True)
     line = 1
     while True:
         try:
@@ -98,8 +113,10 @@ def _csv_row(
     if any(found) or quantity is None:
         return
     name = values["portfolio"]
-    portfolio = portfolios.setdefault(name, Portfolio(name, owner))
-    owner_lines.setdefault(name, line)
+    portfolio = portfolios.get(name)
+    if portfolio is None:
+        portfolio = portfolios[name] = Portfolio(name, owner)
+        owner_lines[name] = line
     if portfolio.owner != owner:
         problems.add(
             line,

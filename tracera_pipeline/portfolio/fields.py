@@ -33,14 +33,20 @@ def _describe(char: str) -> str:
 
 def _odd_character(value: str) -> tuple[int, str, str] | None:
     """The first character no item name contains: (position, character, what it is)."""
+    # str.isprintable is False exactly for "Other" (C*) and "Separator" (Z*) characters
+    # but the ASCII space: one pass in C for the usual, clean name.
+    if value.isprintable():
+        return None
     for position, char in enumerate(value, start=1):
         category = unicodedata.category(char)
         if category == "Cc":
             return position, char, "the control character"
         if category == "Cf":
             return position, char, "the invisible formatting character"
-        if category in ("Zl", "Zp") or (category == "Zs" and char != " "):
+        if category[0] == "Z" and char != " ":
             return position, char, "the unusual space"
+        if category[0] == "C":
+            return position, char, "the unassigned or private-use character"
     return None
 
 
@@ -96,6 +102,13 @@ def _in_range(quantity: int, written: str) -> str | None:
 
 def quantity_from_text(text: str) -> tuple[int | None, str | None]:
     """A CSV quantity: ASCII digits only (no spaces, separators or other scripts' digits)."""
+    if (
+        0 < len(text) < _MAX_DIGITS
+        and text.isascii()
+        and text.isdigit()
+        and text != "0" * len(text)
+    ):
+        return int(text), None  # the usual case, in range by its length
     digits = text.removeprefix("-")
     if not (digits.isascii() and digits.isdigit()):
         return None, f"quantity {shown(text)} is not a whole number; write digits only, e.g. 3"

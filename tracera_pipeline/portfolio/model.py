@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tracera_pipeline.portfolio.fields import shown
 
@@ -68,3 +69,17 @@ def add_holding(
         )
         return
     portfolio.holdings[name], portfolio.origins[name] = quantity, line
+
+
+def not_utf8(path: Path) -> PortfolioFileError:
+    """Where the file stops being UTF-8 (found again from its bytes: a decoder reading
+    ahead in blocks does not know the line)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return PortfolioFileError.whole_file(
+            path.name, f"line {line}: byte 0x{data[exc.start]:02x} is not UTF-8; save it as UTF-8"
+        )
+    return PortfolioFileError.whole_file(path.name, "the file is not UTF-8; save it as UTF-8")

@@ -15,26 +15,16 @@ from pathlib import Path
 
 from tracera_pipeline.portfolio.csv_file import parse_csv
 from tracera_pipeline.portfolio.json_file import parse_json
-from tracera_pipeline.portfolio.model import Portfolio, PortfolioFileError
+from tracera_pipeline.portfolio.model import Portfolio, PortfolioFileError, not_utf8
 
 __all__ = ["Portfolio", "PortfolioFileError", "parse_portfolio_file"]
 
 
 def _read_text(path: Path) -> str:
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise PortfolioFileError.whole_file(
-            path.name, f"cannot read {path} ({reason}); check the path"
-        ) from None
-    try:
-        return data.decode("utf-8-sig")  # a byte-order mark is fine and not part of the header
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise PortfolioFileError.whole_file(
-            path.name, f"line {line}: byte 0x{data[exc.start]:02x} is not UTF-8; save it as UTF-8"
-        ) from None
+        return path.read_bytes().decode("utf-8-sig")  # a byte-order mark is fine
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
 
 
 def parse_portfolio_file(path: Path) -> list[Portfolio]:
@@ -43,9 +33,17 @@ def parse_portfolio_file(path: Path) -> list[Portfolio]:
         raise PortfolioFileError.whole_file(
             path.name, "expected a .csv or .json file; give the file one of those endings"
         )
-    text = _read_text(path)
+    try:
+        if suffix == ".csv":
+            return parse_csv(path)
+        text = _read_text(path)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PortfolioFileError.whole_file(
+            path.name, f"cannot read {path} ({reason}); check the path"
+        ) from None
     if not text.strip():
         raise PortfolioFileError.whole_file(
-            path.name, "the file is empty; give a CSV header or a JSON list"
+            path.name, "the file is empty; give a JSON list of portfolios"
         )
-    return parse_csv(path.name, text) if suffix == ".csv" else parse_json(path.name, text)
+    return parse_json(path.name, text)
