@@ -22,10 +22,11 @@ AK = "AK-47 | Redline (Field-Tested)"
 AWP = "AWP | Asiimov (Field-Tested)"
 HEADER = "portfolio,market_hash_name,quantity\n"
 # The command line in a process of its own, reporting its peak memory.
+# (VmHWM, not ru_maxrss: Linux carries a forked child's peak, the suite's, across exec.)
 _CLI = (
-    "import resource, sys\nfrom tracera_pipeline.cli import main\ncode = main(sys.argv[1:])\n"
-    "print(f'maxrss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
-    "sys.exit(code)\n"
+    "import sys\nfrom tracera_pipeline.cli import main\ncode = main(sys.argv[1:])\n"
+    "peak = [line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM')]\n"
+    "print(f'maxrss_kb={peak[0] if peak else 0}', file=sys.stderr)\nsys.exit(code)\n"
 )
 
 

@@ -38,4 +38,4 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def as_json(outcomes: list[Outcome]) -> str:
-    return json.dumps([asdict(o) for o in outcomes], indent=2)
+    return json.dumps([asdict(o) for o in outcomes], indent=2, default=str)

@@ -65,15 +65,19 @@ def count(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
 
 def duplicates(conn: psycopg.Connection) -> int:
     """Rows beyond the first per (item, market, time): what a broken key would let in."""
-    return conn.execute(
-        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM price_history"
-        " GROUP BY item_id, provider_id, time HAVING count(*) > 1) AS d"
-    ).fetchone()[0]
+    return int(
+        conn.execute(
+            "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM price_history"
+            " GROUP BY item_id, provider_id, time HAVING count(*) > 1) AS d"
+        ).fetchone()[0]
+    )
 
 
 def aggregated(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
     """Samples ``price_1h`` holds for the range: equals the raw count when consistent."""
-    return conn.execute(
-        "SELECT coalesce(sum(samples), 0) FROM price_1h WHERE bucket >= %s AND bucket < %s",
-        (start, end),
-    ).fetchone()[0]
+    return int(
+        conn.execute(
+            "SELECT coalesce(sum(samples), 0) FROM price_1h WHERE bucket >= %s AND bucket < %s",
+            (start, end),
+        ).fetchone()[0]
+    )

@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 
+_BATCH = 10_000  # names per catalogue lookup
+
+
 @dataclass(frozen=True)
 class LoadResult:
     portfolios: int
@@ -49,6 +52,14 @@ def _first_use(portfolios: list[Portfolio]) -> dict[str, int]:
 
 def _loose(name: str) -> str:
     return re.sub(r"\s+", " ", name).strip().casefold()
+
+
+def _known_ids(conn: psycopg.Connection, names: list[str]) -> dict[str, int]:
+    """Catalogue ids of ``names``, asked in batches: a huge file costs no huge query."""
+    known: dict[str, int] = {}
+    for start in range(0, len(names), _BATCH):
+        known.update(existing_item_ids(conn, names[start : start + _BATCH]).iter_rows())
+    return known
 
 
 def _suggestions(conn: psycopg.Connection, unknown: list[str]) -> dict[str, str]:
@@ -96,7 +107,7 @@ def load_portfolios(
     """Upsert ``portfolios`` and replace their holdings, in one transaction."""
     lines = _first_use(portfolios)
     with conn.transaction():
-        known = dict(existing_item_ids(conn, list(lines)).iter_rows())
+        known = _known_ids(conn, list(lines))
         unknown = [name for name in lines if name not in known]
         if unknown and not add_unknown_items:
             raise _refuse_unknown(conn, source, unknown, lines)
@@ -109,7 +120,7 @@ def load_portfolios(
             )
         added = add_missing_items(conn, unknown) if unknown else 0
         if unknown:
-            known.update(existing_item_ids(conn, unknown).iter_rows())
+            known.update(_known_ids(conn, unknown))
         holdings = sum(_replace(conn, portfolio, known) for portfolio in portfolios)
     return LoadResult(len(portfolios), holdings, added)
 
