@@ -3,7 +3,8 @@
 Scenarios: ``backfill`` (every asset over a range vs the server's binary COPY of the
 same rows, per flavour), ``downstream`` (one hour's refresh on 1× and 10× history),
 ``redis`` (warming 30k items vs a round trip per key), ``portfolios`` (10k × 20 at
-one time vs a query per portfolio), ``startup`` (definitions load), or ``all``.
+one time vs a query per portfolio), ``startup`` (definitions load), or ``all``;
+``faults`` runs the fault suite (``python -m benchmarks faults --help``).
 Each creates and drops its own databases. Ratios are measured in the same run.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -32,6 +34,11 @@ def _flavors(choice: str, server: str) -> list[Flavor]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["faults"]:
+        from benchmarks.faults.suite import main as faults
+
+        return faults(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
         "scenario", choices=["all", "backfill", "downstream", "redis", "portfolios", "startup"]

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from tracera_pipeline import config
+from tracera_pipeline.portfolio.fields import DEFAULT_MAX_NEW_ITEMS
 from tracera_pipeline.services import cli as services_cli
 
 
@@ -29,11 +30,24 @@ def _load_portfolios(args: argparse.Namespace) -> int:
     from tracera_pipeline.defs.resources import checked_resources
     from tracera_pipeline.portfolio.loader import load_portfolios, parse_portfolio_file
 
-    portfolios = parse_portfolio_file(Path(args.file))
+    path = Path(args.file)
+    portfolios = parse_portfolio_file(path)
     postgres = checked_resources()["postgres"]
     with postgres.connection() as conn:
-        holdings = load_portfolios(conn, portfolios)
-    print(f"loaded {len(portfolios)} portfolio(s), {holdings} holding(s) from {args.file}")
+        result = load_portfolios(
+            conn,
+            portfolios,
+            add_unknown_items=args.add_unknown_items,
+            max_new_items=args.max_new_items,
+            source=path.name,
+        )
+    added = (
+        f"; {result.items_added} new item(s) added to the catalogue" if result.items_added else ""
+    )
+    print(
+        f"loaded {result.portfolios} portfolio(s), {result.holdings} holding(s) from"
+        f" {args.file}{added}"
+    )
     return 0
 
 
@@ -88,6 +102,12 @@ def _backfill(args: argparse.Namespace) -> int:
     return 0 if state.status in ("COMPLETED", "COMPLETED_SUCCESS") and not state.failed else 1
 
 
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of items, e.g. 5000")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tracera-pipeline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -95,6 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="create the database if needed and apply migrations")
     load = commands.add_parser("load-portfolios", help="load portfolios from a CSV or JSON file")
     load.add_argument("file")
+    load.add_argument(
+        "--add-unknown-items",
+        action="store_true",
+        help="add item names the catalogue does not know (refused by default)",
+    )
+    load.add_argument(
+        "--max-new-items",
+        type=_count,
+        default=DEFAULT_MAX_NEW_ITEMS,
+        help="at most this many new items with --add-unknown-items (default %(default)s)",
+    )
     demo = commands.add_parser("demo", help="migrate, load samples, run the last 48 hours")
     demo.add_argument("--hours", type=int, default=48)
     back = commands.add_parser(

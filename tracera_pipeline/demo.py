@@ -55,7 +55,9 @@ def run_demo(
     with postgres.connection() as conn:
         echo(f"database {postgres.display_url}: migrated, flavour {postgres.flavor.value}")
         catalogue = resolve_item_ids(conn, item_names(market.provider("synthetic").items))
-        holdings = load_portfolios(conn, parse_portfolio_file(sample_portfolios_path()))
+        # The samples name real items, some beyond a small synthetic catalogue.
+        samples = parse_portfolio_file(sample_portfolios_path())
+        holdings = load_portfolios(conn, samples, add_unknown_items=True).holdings
     echo(f"catalogue: {catalogue.height} items; sample portfolios: {holdings} holdings")
     echo(f"materializing partitions {first} .. {last} for every asset; markets: {markets}")
     result = dg.materialize(

@@ -26,7 +26,7 @@ def test_load_portfolios_from_csv_and_a_clear_error_for_a_bad_file(
     good.write_text(
         'portfolio,market_hash_name,quantity\nmine,"AK-47 | Redline (Field-Tested)",3\n'
     )
-    assert main(["load-portfolios", str(good)]) == 0
+    assert main(["load-portfolios", str(good), "--add-unknown-items"]) == 0
     assert "loaded 1 portfolio(s), 1 holding(s)" in capsys.readouterr().out
     assert conn.execute("SELECT quantity FROM portfolio_holdings").fetchall() == [(3,)]
     bad = tmp_path / "holdings.txt"

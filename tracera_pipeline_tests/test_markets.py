@@ -49,7 +49,9 @@ def _expected_spreads(raw: pl.DataFrame, names: dict[int, str]) -> dict[tuple, t
 
 
 def test_three_markets_through_the_graph(conn, resources, redis_client, redis_prefix) -> None:
-    load_portfolios(conn, [Portfolio("p", holdings={n: 1 for n in item_names(3)})])
+    load_portfolios(
+        conn, [Portfolio("p", holdings={n: 1 for n in item_names(3)})], add_unknown_items=True
+    )
     result = dg.materialize(
         build_assets(MARKETS),
         resources=resources,

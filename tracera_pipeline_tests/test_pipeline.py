@@ -35,7 +35,9 @@ def _counts(conn) -> dict[str, int]:
 def test_a_range_backfill_materializes_every_partition_and_reruns_are_idempotent(
     conn, resources, redis_client, redis_prefix
 ) -> None:
-    load_portfolios(conn, [Portfolio("p", holdings={n: 2 for n in item_names(3)})])
+    load_portfolios(
+        conn, [Portfolio("p", holdings={n: 2 for n in item_names(3)})], add_unknown_items=True
+    )
     instance = dg.DagsterInstance.ephemeral()
     for _ in range(2):
         result = dg.materialize(

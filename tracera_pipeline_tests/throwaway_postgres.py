@@ -183,3 +183,27 @@ def _run(command: list[str], what: str, cwd: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd)
     if done.returncode != 0:
         raise Unavailable(f"{what} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+
+def _pg_ctl(cluster: Cluster, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    prefix, _ = _as_server_user()
+    command = [*prefix, str(cluster.bindir / "pg_ctl"), "-D", str(cluster.root / "data"), *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=cluster.root
+    )
+
+
+def restart(cluster: Cluster, mode: str = "fast") -> None:
+    """Restart the server (``fast`` ends sessions cleanly, ``immediate`` like a crash).
+    With the server down it just starts it, with the options of its first start."""
+    done = _pg_ctl(cluster, "-w", "-t", "60", "-m", mode, "-l", str(cluster.root / "server.log"),
+                   "restart")  # fmt: skip
+    if done.returncode != 0:
+        raise Unavailable(f"pg_ctl restart failed: {done.stderr.strip() or done.stdout.strip()}")
+
+
+def halt(cluster: Cluster, mode: str = "fast") -> None:
+    """Stop the server and keep its data, for an outage; ``restart`` brings it back."""
+    done = _pg_ctl(cluster, "-w", "-t", "60", "-m", mode, "stop")
+    if done.returncode != 0:
+        raise Unavailable(f"pg_ctl stop failed: {done.stderr.strip() or done.stdout.strip()}")

@@ -48,6 +48,9 @@ class PostgresResource(dg.ConfigurableResource):
     pool_max_size: int = Field(default=4, description="connections per process")
     copy_chunk_rows: int = Field(default=100_000, description="rows per COPY chunk")
     raw_retention_days: int = Field(default=90, description="days of raw prices kept")
+    volatility_retention_days: int = Field(
+        default=30, description="days of per-hour item_volatility rows kept"
+    )
     auto_migrate: bool = Field(default=True, description="apply migrations on first use")
     connect_timeout_seconds: int = Field(default=10, description="give up connecting after")
     keepalives_idle_seconds: int = Field(
@@ -70,6 +73,7 @@ class PostgresResource(dg.ConfigurableResource):
             settings.DB_POOL_MAX_SIZE.problem(self.pool_max_size),
             settings.COPY_CHUNK_ROWS.problem(self.copy_chunk_rows),
             settings.RAW_RETENTION_DAYS.problem(self.raw_retention_days),
+            settings.VOLATILITY_RETENTION_DAYS.problem(self.volatility_retention_days),
             settings.DB_CONNECT_TIMEOUT.problem(self.connect_timeout_seconds),
             settings.DB_KEEPALIVES_IDLE.problem(self.keepalives_idle_seconds),
             settings.DB_STATEMENT_TIMEOUT.problem(self.statement_timeout_seconds),

@@ -235,6 +235,7 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
             idle_in_transaction_timeout_seconds=env_int(
                 "TRACERA_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", 300
             ),
+            volatility_retention_days=env_int("TRACERA_VOLATILITY_RETENTION_DAYS", 30),
         ),
         "redis": RedisResource(
             redis_url=env("TRACERA_REDIS_URL", config.DEFAULT_REDIS_URL),

@@ -35,15 +35,30 @@ def redact(url: str) -> str:
 
 
 def ensure_database(url: str) -> bool:
-    """Create the database named in ``url`` if it does not exist; True if created."""
+    """Create the database named in ``url`` if it does not exist; True if created.
+
+    Safe when many processes start on a new database at once (parallel provider
+    steps, several ``migrate``): exactly one creates it, the others carry on.
+    """
     name = database_name(url)
     with psycopg.connect(maintenance_url(url), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists:
+        if _exists(conn, name):
             return False
         try:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except psycopg.errors.DuplicateDatabase:
-            return False  # created concurrently by another process: fine
+        except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            # Two CREATE DATABASE racing: the loser waits on the catalogue's unique
+            # index for the winner's commit, then fails with UniqueViolation (not
+            # DuplicateDatabase, which only the pre-check path raises). Either way
+            # the database is there, created by someone else — unless the violation
+            # was about something else, which the re-check tells.
+            if _exists(conn, name):
+                return False
+            raise
     log.info("created database %s", name)
     return True
+
+
+def _exists(conn: psycopg.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return row is not None

@@ -25,6 +25,7 @@ from psycopg import sql
 from tracera_pipeline.storage.binary_copy import PRICE_HISTORY_COLUMNS, iter_copy_payload
 from tracera_pipeline.storage.flavor import Flavor
 from tracera_pipeline.storage.native_partitions import ensure_partitions
+from tracera_pipeline.storage.retention import guard_window
 
 _COLUMNS = sql.SQL(", ").join(sql.Identifier(c.name) for c in PRICE_HISTORY_COLUMNS)
 _COPY = "COPY {table} ({columns}) FROM STDIN (FORMAT binary)"
@@ -123,6 +124,7 @@ def write_price_windows(
     with conn.transaction():
         for window in sorted(windows, key=lambda w: w.start):
             _window_lock(conn, provider_id, window.start)
+            guard_window(conn, window.start)  # retention waits; hours it passed are refused
         if mode is WriteMode.REPLACE:
             for span in spans:
                 replaced += conn.execute(

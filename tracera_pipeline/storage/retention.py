@@ -3,7 +3,11 @@ where the 1h aggregate already holds every raw row (coarser levels roll up from
 1h, so they never need raw data again).
 
 Only the oldest contiguous run of droppable days goes, and the end of it is kept
-as a watermark: aggregate refreshes never rebuild buckets before it.
+as a watermark: aggregate refreshes never rebuild buckets before it. So raw rows
+written before the watermark could never be aggregated: writers refuse such
+windows (``guard_window``), and retention serialises with writers through one
+advisory lock (shared for writers, exclusive for retention), planning again
+under it, so a write that lands while retention plans is never dropped unseen.
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ log = logging.getLogger(__name__)
 
 WATERMARK_KEY = "raw_retained_from"
 _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
+# Shared by every price write, exclusive for retention (one bigint advisory key).
+_RETENTION_LOCK = 0x7472_6163_6572_6133  # "tracera3"
+
+
+class BeforeWatermarkError(RuntimeError):
+    """A write into raw hours retention has already passed; the message names the fix."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,11 @@ class RetentionPlan:
     droppable: list[RawSegment] = field(default_factory=list)
     # The first segment that must stay, and why (later ones wait behind it).
     blocked: tuple[RawSegment, str] | None = None
+    # Droppable segments lying wholly before the watermark, with their row counts:
+    # raw rows that landed after retention had passed their day (a backfill made
+    # before such writes were refused). No refresh may ever aggregate them, and
+    # keeping them would stop retention there for good, so they go, loudly.
+    orphaned: dict[str, int] = field(default_factory=dict)
 
 
 def raw_watermark(conn: psycopg.Connection) -> datetime | None:
@@ -46,6 +61,29 @@ def raw_watermark(conn: psycopg.Connection) -> datetime | None:
         "SELECT value FROM pipeline_state WHERE key = %s", (WATERMARK_KEY,)
     ).fetchone()
     return datetime.fromisoformat(row[0]) if row else None
+
+
+def before_watermark_message(first_partition: datetime, watermark: datetime) -> str:
+    return (
+        f"partition {first_partition:%Y-%m-%d-%H:%M} lies before the raw-retention watermark"
+        f" {watermark:%Y-%m-%d %H:%M} UTC, where raw rows can never be aggregated again, so"
+        f" backfill from {watermark:%Y-%m-%d-%H:%M} on (or raise TRACERA_RAW_RETENTION_DAYS"
+        " before retention reaches the days you want to re-ingest)"
+    )
+
+
+def refuse_before_watermark(conn: psycopg.Connection, window_start: datetime) -> None:
+    """Raise ``BeforeWatermarkError`` if raw rows from ``window_start`` on could not be kept."""
+    watermark = raw_watermark(conn)
+    if watermark is not None and window_start < watermark:
+        raise BeforeWatermarkError(before_watermark_message(window_start, watermark))
+
+
+def guard_window(conn: psycopg.Connection, window_start: datetime) -> None:
+    """Inside a write transaction: hold retention off until it commits, and refuse a
+    window retention has already passed (it may have moved since the step began)."""
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_RETENTION_LOCK,))
+    refuse_before_watermark(conn, window_start)
 
 
 def retention_cutoff(now: datetime, retention_days: int) -> datetime:
@@ -71,15 +109,28 @@ def _segments_before(
 
 
 def unaggregated_hours(conn: psycopg.Connection, start: datetime, end: datetime) -> list[datetime]:
+    """Hours in ``[start, end)`` whose raw rows differ from what ``price_1h`` holds."""
     rows = conn.execute(
         compose(__file__, "unaggregated_hours.sql"), {"origin": _ORIGIN, "lo": start, "hi": end}
     ).fetchall()
     return [bucket for (bucket,) in rows]
 
 
+def _raw_rows(conn: psycopg.Connection, segment: RawSegment) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM price_history WHERE time >= %s AND time < %s",
+        (segment.start, segment.end),
+    ).fetchone()[0]
+
+
 def plan_retention(conn: psycopg.Connection, flavor: Flavor, cutoff: datetime) -> RetentionPlan:
     plan = RetentionPlan(cutoff=cutoff)
+    watermark = raw_watermark(conn)
     for segment in _segments_before(conn, flavor, cutoff):
+        if watermark is not None and segment.end <= watermark:
+            plan.orphaned[segment.name] = _raw_rows(conn, segment)
+            plan.droppable.append(segment)
+            continue
         missing = unaggregated_hours(conn, segment.start, segment.end)
         if missing:
             reason = (
@@ -92,14 +143,18 @@ def plan_retention(conn: psycopg.Connection, flavor: Flavor, cutoff: datetime) -
     return plan
 
 
-def apply_retention(
-    conn: psycopg.Connection, flavor: Flavor, plan: RetentionPlan
-) -> list[RawSegment]:
-    """Drop the plan's segments, oldest first, and advance the watermark."""
-    if not plan.droppable:
-        return []
-    new_watermark = plan.droppable[-1].end
+def apply_retention(conn: psycopg.Connection, flavor: Flavor, cutoff: datetime) -> RetentionPlan:
+    """Plan again under the retention lock, drop what that plan allows (oldest first)
+    and advance the watermark; returns the plan applied."""
     with conn.transaction():
+        # Waits for writes in flight and holds new ones off: what is planned now
+        # is exactly what is dropped.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_RETENTION_LOCK,))
+        plan = plan_retention(conn, flavor, cutoff)
+        if not plan.droppable:
+            return plan
+        old_watermark = raw_watermark(conn)
+        new_watermark = max(plan.droppable[-1].end, old_watermark or plan.droppable[-1].end)
         # Watermark first (same transaction): a concurrent refresh either sees
         # the rows or the watermark, never neither.
         conn.execute(
@@ -114,4 +169,4 @@ def apply_retention(
             conn.execute("SELECT drop_chunks('price_history', older_than => %s)", (new_watermark,))
     for segment in plan.droppable:
         log.info("retention dropped %s [%s, %s)", segment.name, segment.start, segment.end)
-    return list(plan.droppable)
+    return plan

@@ -17,6 +17,7 @@ from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource
 from tracera_pipeline.providers.errors import ProviderError
 from tracera_pipeline.storage import quality
 from tracera_pipeline.storage.currency import CurrencyError, ensure_database_currency
+from tracera_pipeline.storage.retention import BeforeWatermarkError, refuse_before_watermark
 
 RAW_GROUP = "ingestion"
 
@@ -171,6 +172,8 @@ def build_provider_asset(
             now = min(now, datetime.fromisoformat(scheduled_at))
         with postgres.connection() as conn:
             try:
+                # Before asking the provider: hours retention passed cannot take raw rows.
+                refuse_before_watermark(conn, windows[0].start)
                 currency = pricing.currency_code()
                 ensure_database_currency(conn, currency)
                 source = market.provider(
@@ -188,8 +191,9 @@ def build_provider_asset(
                     now=now,
                     log=context.log,
                 )
-            except CurrencyError as exc:
-                # Another currency than the database's does not heal by retrying.
+            except (CurrencyError, BeforeWatermarkError) as exc:
+                # Another currency than the database's, or hours retention already
+                # passed, do not heal by retrying.
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
             except ProviderError as exc:
                 if not exc.permanent:

@@ -1,0 +1,38 @@
+"""Resolving item names draws identity values only for names the catalogue lacks."""
+
+from __future__ import annotations
+
+import psycopg
+
+from tracera_pipeline.storage.items import existing_item_ids, resolve_item_ids
+
+
+def _sequence_position(conn: psycopg.Connection) -> int | None:
+    """The last value the items identity handed out (None: none yet)."""
+    return conn.execute(
+        "SELECT pg_sequence_last_value(pg_get_serial_sequence('items', 'item_id')::regclass)"
+    ).fetchone()[0]
+
+
+def test_known_names_leave_the_identity_sequence_alone(conn) -> None:
+    first = resolve_item_ids(conn, ["b", "a", "a"])
+    assert sorted(first.get_column("market_hash_name")) == ["a", "b"]
+    after_first = _sequence_position(conn)
+
+    again = resolve_item_ids(conn, ["a", "b"] * 1000)
+    assert dict(again.iter_rows()) == dict(first.iter_rows())
+    assert _sequence_position(conn) == after_first  # nothing drawn for known names
+
+    grown = dict(resolve_item_ids(conn, ["a", "b", "c"]).iter_rows())
+    assert _sequence_position(conn) == after_first + 1  # one new name, one value
+    assert grown["c"] == after_first + 1
+
+
+def test_existing_item_ids_adds_nothing(conn) -> None:
+    resolve_item_ids(conn, ["known"])
+    found = existing_item_ids(conn, ["known", "unknown"])
+    assert found.get_column("market_hash_name").to_list() == ["known"]
+    assert (
+        conn.execute("SELECT count(*) FROM items WHERE market_hash_name = 'unknown'").fetchone()[0]
+        == 0
+    )
