@@ -65,6 +65,11 @@ def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    # Create the instance's SQLite storage here: a webserver and a daemon starting
+    # together on an empty home race to create it ("table alembic_version already
+    # exists", the daemon exits).
+    with dg.DagsterInstance.get():
+        pass
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACERA_", "DAGSTER_"))}
     env.update(
         DAGSTER_HOME=str(home),

@@ -10,12 +10,10 @@ instance's files, the CLI's output or anything the process printed.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import dagster as dg
@@ -23,22 +21,27 @@ import psycopg
 import pytest
 from dagster_shared.serdes import serialize_value
 
-from tracera_pipeline import config
 from tracera_pipeline.cli import main
-from tracera_pipeline.definitions import build_assets
-from tracera_pipeline.defs.pricing import PricingResource
-from tracera_pipeline.defs.resources import MarketDataResource, PostgresResource, RedisResource
+from tracera_pipeline.definitions import build_definitions
+from tracera_pipeline.defs.ingestion.assets import PROVIDER_RETRY_POLICY
+from tracera_pipeline.defs.partitions import DOWNSTREAM_RETRY_POLICY
+from tracera_pipeline.defs.resources import PostgresResource
 from tracera_pipeline.defs.retention.sensors import raw_retention_sensor
-from tracera_pipeline.storage.flavor import Flavor
 from tracera_pipeline_tests import throwaway_postgres
 from tracera_pipeline_tests.conftest import REDIS_URL, SERVER_URL
+from tracera_pipeline_tests.error_helpers import (
+    cli_error,
+    error_messages,
+    native_only,
+    run_asset,
+    service_resources,
+    step_failure,
+)
 from tracera_pipeline_tests.helpers import T0, key
 
 PASSWORD = "s3cr@t Pa55/wörd"  # what the cluster wants: needs percent-encoding
 WRONG = "hunter2@Sekret"
 SECRETS = (PASSWORD, WRONG, "Pa55", "Sekret", "hunter2", quote(PASSWORD, safe=""))
-STEP_RETRY = dg.RetryPolicy(max_retries=2, delay=0.1)
-native_only = pytest.mark.parametrize("flavor", [Flavor.NATIVE], indirect=True)
 
 
 @pytest.fixture(scope="module")
@@ -61,57 +64,6 @@ def _url(cluster: throwaway_postgres.Cluster, password: str, *, encode: bool = T
     return f"postgresql://postgres:{secret}@127.0.0.1:{cluster.port}/tracera_err"
 
 
-def _resources(database_url: str | dg.EnvVar, redis_url: str = REDIS_URL) -> dict:
-    return {
-        "postgres": PostgresResource(database_url=database_url, connect_timeout_seconds=2),
-        "redis": RedisResource(redis_url=redis_url, key_prefix="tracera_test:errors:"),
-        "market": MarketDataResource(synthetic_items=5),
-        "pricing": PricingResource(),
-    }
-
-
-def _run(
-    asset: str,
-    resources: dict,
-    retry_policy: dg.RetryPolicy | None = STEP_RETRY,
-    instance: dg.DagsterInstance | None = None,
-) -> dg.ExecuteInProcessResult:
-    (chosen,) = [a for a in build_assets(["synthetic"], retry_policy) if asset in a.key.path]
-    return dg.materialize(
-        [chosen],
-        resources=resources,
-        instance=instance or dg.DagsterInstance.ephemeral(),
-        partition_key=key(T0),
-        raise_on_error=False,
-    )
-
-
-def _step_failure(result: dg.ExecuteInProcessResult) -> tuple[str, int]:
-    """The failed step's messages (after retries Dagster says so and names ours as the
-    cause), and how many times the step was tried again."""
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    retries = [e.event_type_value for e in result.all_events].count("STEP_RESTARTED")
-    return _messages(failure), retries
-
-
-def _messages(event: dg.DagsterEvent) -> str:
-    """An error event's message with its causes (a retry names ours as the cause)."""
-    error, messages = event.event_specific_data.error, []
-    while error is not None:
-        messages.append(error.message)
-        error = error.cause
-    return " | ".join(messages)
-
-
-def _cli_error(args: list[str], capsys) -> str:
-    assert main(args) == 1
-    captured = capsys.readouterr()
-    err = captured.err.strip()
-    assert "\n" not in err and "Traceback" not in err, err
-    return err
-
-
 # -- database unreachable, unknown host, wrong password ----------------------------
 
 
@@ -120,11 +72,11 @@ def test_an_unreachable_database_is_named_and_retried(monkeypatch, capsys) -> No
     monkeypatch.setenv("TRACERA_DATABASE_URL", url)
     expected = "nothing accepts connections at 127.0.0.1:"
     for command in (["migrate"], ["demo", "--hours", "1"]):
-        err = _cli_error(command, capsys)
+        err = cli_error(command, capsys)
         assert expected in err and "fix the host and port in TRACERA_DATABASE_URL" in err
 
     # A PostgreSQL restart looks the same: the step is tried again.
-    message, retries = _step_failure(_run("raw", _resources(url)))
+    message, retries = step_failure(run_asset("raw", service_resources(url)))
     assert expected in message and "TRACERA_DATABASE_URL" in message
     assert retries == 2
 
@@ -133,16 +85,16 @@ def test_an_unknown_host_fails_at_once(capsys, monkeypatch) -> None:
     url = "postgresql://postgres@no-such-host.invalid:5432/tracera_err"
     monkeypatch.setenv("TRACERA_DATABASE_URL", url)
     expected = "the host 'no-such-host.invalid' in TRACERA_DATABASE_URL does not resolve"
-    assert expected in _cli_error(["migrate"], capsys)
-    message, retries = _step_failure(_run("raw", _resources(url)))
+    assert expected in cli_error(["migrate"], capsys)
+    message, retries = step_failure(run_asset("raw", service_resources(url)))
     assert expected in message and retries == 0
 
 
 def test_a_wrong_password_fails_at_once(cluster, monkeypatch, capsys) -> None:
     monkeypatch.setenv("TRACERA_DATABASE_URL", _url(cluster, WRONG))
     expected = "refused the password of user 'postgres'; set the right password in"
-    assert expected in _cli_error(["migrate"], capsys)
-    message, retries = _step_failure(_run("raw", _resources(_url(cluster, WRONG))))
+    assert expected in cli_error(["migrate"], capsys)
+    message, retries = step_failure(run_asset("raw", service_resources(_url(cluster, WRONG))))
     assert expected in message and "TRACERA_DATABASE_URL" in message and retries == 0
     # The right one, percent-encoded, works.
     monkeypatch.setenv("TRACERA_DATABASE_URL", _url(cluster, PASSWORD))
@@ -159,10 +111,12 @@ def test_redis_down_is_named_in_the_cli_and_retried_in_the_run(
     down = f"redis://127.0.0.1:{throwaway_postgres.free_port()}/0"
     monkeypatch.setenv("TRACERA_DATABASE_URL", database_url)
     monkeypatch.setenv("TRACERA_REDIS_URL", down)
-    err = _cli_error(["demo", "--hours", "1"], capsys)
+    err = cli_error(["demo", "--hours", "1"], capsys)
     assert "nothing answers at Redis at 127.0.0.1:" in err and "TRACERA_REDIS_URL" in err
 
-    message, retries = _step_failure(_run("raw", _resources(database_url, redis_url=down)))
+    message, retries = step_failure(
+        run_asset("raw", service_resources(database_url, redis_url=down))
+    )
     assert "start it, or fix the host and port in TRACERA_REDIS_URL" in message
     assert retries == 2  # a Redis restart heals
 
@@ -198,10 +152,10 @@ def test_passwords_appear_nowhere(cluster, tmp_path, monkeypatch, capfd, redis_p
             monkeypatch.setenv("TRACERA_DATABASE_URL", url)
             for command in (["migrate"], ["load-portfolios", str(holdings)]):
                 earlier = capfd.readouterr()  # what the runs printed, scanned below
-                seen += [earlier.out, earlier.err, _cli_error(command, capfd)]
-            resources = _resources(dg.EnvVar("TRACERA_DATABASE_URL"))
-            result = _run("raw", resources, instance=instance)
-            message, _ = _step_failure(result)
+                seen += [earlier.out, earlier.err, cli_error(command, capfd)]
+            resources = service_resources(dg.EnvVar("TRACERA_DATABASE_URL"))
+            result = run_asset("raw", resources, instance=instance)
+            message, _ = step_failure(result)
             assert expected in message
             seen.append(message)
             with (
@@ -254,13 +208,24 @@ def test_a_paused_server_fails_after_the_connect_timeout(cluster, monkeypatch, c
     os.kill(pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        err = _cli_error(["migrate"], capsys)
+        err = cli_error(["migrate"], capsys)
         assert time.monotonic() - started < 8
         assert "did not answer within 2 s (TRACERA_DB_CONNECT_TIMEOUT_SECONDS)" in err
-        message, _ = _step_failure(_run("raw", _resources(url), retry_policy=None))
+        message, _ = step_failure(run_asset("raw", service_resources(url), retry_policy=None))
         assert "did not answer within 2 s" in message and "TRACERA_DATABASE_URL" in message
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+def test_every_downstream_asset_retries_what_can_heal() -> None:
+    defs = build_definitions(["synthetic"])
+    for spec in defs.resolve_all_asset_specs():
+        policy = defs.resolve_assets_def(spec.key).op.retry_policy
+        expected = "raw" if spec.key.path[0] == "raw" else "downstream"
+        assert (
+            policy
+            == {"raw": PROVIDER_RETRY_POLICY, "downstream": DOWNSTREAM_RETRY_POLICY}[expected]
+        ), spec.key
 
 
 def test_a_downstream_step_heals_after_a_postgres_restart(cluster, tmp_path) -> None:
@@ -272,13 +237,13 @@ def test_a_downstream_step_heals_after_a_postgres_restart(cluster, tmp_path) -> 
         restarter.start()
         try:
             # aggregates/price_1h carries the downstream RetryPolicy (not the test's).
-            result = _run("price_1h", _resources(url), instance=instance)
+            result = run_asset("price_1h", service_resources(url), instance=instance)
         finally:
             restarter.join()
     assert result.success
     retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retried) == 1
-    assert "nothing accepts connections at 127.0.0.1:" in _messages(retried[0])
+    assert "nothing accepts connections at 127.0.0.1:" in error_messages(retried[0])
 
 
 def _start_after_first_failure(
@@ -298,44 +263,3 @@ def _start_after_first_failure(
             time.sleep(0.1)
     finally:
         throwaway_postgres.pg_ctl(cluster, "start")
-
-
-# -- the schema: edited, newer than the code, another flavour --------------------------
-
-
-def _edited_sql_dir(tmp_path: Path) -> Path:
-    copy = tmp_path / "sql"
-    shutil.copytree(config.sql_dir(), copy)
-    first = sorted(copy.glob("001_*.sql"))[0]
-    first.write_text(first.read_text() + "\n-- edited after it was applied\n")
-    return copy
-
-
-@native_only
-@pytest.mark.parametrize("problem", ["edited", "newer", "flavour"])
-def test_schema_problems_fail_at_once_with_the_fix(
-    problem, database_url, conn, tmp_path, monkeypatch, capsys
-) -> None:
-    flavor = "native"
-    if problem == "edited":
-        monkeypatch.setenv("TRACERA_SQL_DIR", str(_edited_sql_dir(tmp_path)))
-        expected = "001_catalogue.sql changed after it was applied; add a new numbered migration"
-    elif problem == "newer":
-        conn.execute(
-            "INSERT INTO schema_migrations (version, name, flavor, checksum)"
-            " VALUES (999, 'future', 'native', 'x')"
-        )
-        expected = "this database has migration(s) 999 that this code does not have"
-    else:
-        flavor = "timescaledb"
-        expected = "database was migrated as native, but timescaledb was requested"
-    monkeypatch.setenv("TRACERA_DATABASE_URL", database_url)
-    monkeypatch.setenv("TRACERA_STORAGE_FLAVOR", flavor)
-    assert expected in _cli_error(["migrate"], capsys)
-
-    resources = _resources(database_url)
-    resources["postgres"] = PostgresResource(database_url=database_url, storage_flavor=flavor)
-    # A downstream asset, with its real RetryPolicy: none of this may be retried.
-    result = _run("price_1h", resources)
-    message, retries = _step_failure(result)
-    assert expected in message and retries == 0

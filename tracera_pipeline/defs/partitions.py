@@ -38,12 +38,12 @@ DOWNSTREAM_AUTOMATION = (
 
 # Downstream steps read and write only PostgreSQL and Redis: a restart or failover
 # of either (refused connections, a lost connection) heals, so they are tried again
-# after 5, 15 and 35 s (each ± 5 s), time for a server to come back. What cannot
-# heal — a wrong password or host, an edited migration, an unusable setting — fails
-# at once: the resources raise those as dg.Failure(allow_retries=False).
-DOWNSTREAM_RETRY_POLICY = dg.RetryPolicy(
-    max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+# after 5, 15 and 35 s. No jitter: Dagster's (± the delay) would sometimes retry
+# at once, before a restarting server is back, and a handful of steps retrying
+# together is no load for it. What cannot heal — a wrong password or host, an
+# edited migration, an unusable setting — fails at once: the resources raise those
+# as dg.Failure(allow_retries=False).
+DOWNSTREAM_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 # Bounded ranges per run (fault isolation); one policy for the whole graph so a
 # backfill of everything plans the same runs for every asset.
