@@ -4,6 +4,7 @@ changed in the database (a refused file must change nothing)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -107,7 +108,7 @@ def hostile_portfolio_files(env: Environment) -> list[Outcome]:
             done = subprocess.run(
                 [sys.executable, "-c", _CLI, "load-portfolios", str(path), *extra],
                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-                env={**_environ(), "TRACERA_DATABASE_URL": url,
+                env={**os.environ, "TRACERA_DATABASE_URL": url,
                      "TRACERA_STORAGE_FLAVOR": env.flavor},
             )  # fmt: skip
             after = _counts(url)
@@ -140,9 +141,3 @@ def hostile_portfolio_files(env: Environment) -> list[Outcome]:
                     conn.execute("DELETE FROM portfolios")
     env.drop(url)
     return outcomes
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)

@@ -3,6 +3,7 @@ concurrent live snapshots, concurrent first use of a new database."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -155,7 +156,7 @@ def concurrent_first_use(env: Environment, processes: int = 8, rounds: int = 3) 
         command = [sys.executable, "-m", "tracera_pipeline.cli", "migrate"]
         environment = {"TRACERA_DATABASE_URL": url, "TRACERA_STORAGE_FLAVOR": env.flavor}
         started = [
-            subprocess.Popen(command, cwd=REPO_ROOT, env={**_os_environ(), **environment},
+            subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **environment},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(processes)
         ]  # fmt: skip
@@ -177,9 +178,3 @@ def concurrent_first_use(env: Environment, processes: int = 8, rounds: int = 3) 
         + (f"; failures: {failures[:3]}" if failures else ""),
         ok=not failures and created == rounds and ledger == versions * rounds,
     )
-
-
-def _os_environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
