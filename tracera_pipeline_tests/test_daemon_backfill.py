@@ -78,11 +78,12 @@ def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
         TRACERA_REDIS_PREFIX=redis_prefix,
         TRACERA_PROVIDERS=",".join(MARKETS),
         TRACERA_SYNTHETIC_ITEMS="5",
+        # Steps in the run process: what is tested here is the daemon's orchestration
+        # (the multiprocess executor runs in test_deployment_processes), and a step
+        # subprocess per asset would triple the test's time on two cores.
+        TRACERA_EXECUTOR="in_process",
         PYTHONUNBUFFERED="1",
     )
-    # Create the instance's storage once, before two processes would race to.
-    with dg.DagsterInstance.get():
-        pass
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     location = ("-m", "tracera_pipeline.definitions")
