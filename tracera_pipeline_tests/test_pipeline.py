@@ -145,13 +145,16 @@ def test_live_only_provider_records_zero_rows_with_a_flag_for_history(conn, reso
 def test_schedule_asks_for_the_open_hour_and_the_closed_one(minute: int) -> None:
     at = datetime(2026, 3, 2, 10, minute, tzinfo=UTC)
     defs = build_definitions(["synthetic", "skinport"])
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            scheduled_execution_time=at,
-            repository_def=defs.get_repository_def(),
-            instance=instance,
-        )
-        schedule = defs.resolve_schedule_def("ingest_current_window")
+    schedule = defs.resolve_schedule_def("ingest_current_window")
+    # Both as context managers: the schedule context opens the instance from its ref,
+    # which sets Dagster's current defs-state storage until the context is closed; an
+    # unclosed one leaves it pointing at a dead instance for every later test.
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
+            scheduled_execution_time=at, repository_def=defs.get_repository_def(), instance=instance
+        ) as context,
+    ):
         current, closed = schedule.evaluate_tick(context).run_requests
     assert current.partition_key == "2026-03-02-10:00"
     assert current.run_key == f"2026-03-02-10:00@2026-03-02T10:{minute:02d}"
@@ -204,10 +207,11 @@ def test_every_closed_hour_is_complete_through_the_schedule(conn, resources) -> 
     with dg.instance_for_test() as instance:
         day = [T0 + timedelta(minutes=15 * n) for n in range(4 * 6 + 1)]
         for tick in day:
-            context = dg.build_schedule_context(
+            with dg.build_schedule_context(  # closed: see the test above
                 scheduled_execution_time=tick, instance=instance, repository_def=repository
-            )
-            for request in schedule.evaluate_tick(context).run_requests:
+            ) as context:
+                requests = schedule.evaluate_tick(context).run_requests
+            for request in requests:
                 if request.run_key.startswith("closed:"):
                     closed_runs.append(request.partition_key)
                 result = job.execute_in_process(
