@@ -17,7 +17,7 @@ from tracera_pipeline.services import cli as services_cli
 def _migrate(_: argparse.Namespace) -> int:
     from tracera_pipeline.defs.resources import checked_resources
 
-    postgres = checked_resources()["postgres"]
+    postgres = checked_resources(services=("postgres",))["postgres"]
     prepared = postgres.prepare()
     created = " (created)" if prepared.created else ""
     print(f"{postgres.display_url}{created}: flavour {prepared.flavor.value}")
@@ -32,7 +32,7 @@ def _load_portfolios(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     portfolios = parse_portfolio_file(path)
-    postgres = checked_resources()["postgres"]
+    postgres = checked_resources(services=("postgres",))["postgres"]
     with postgres.connection() as conn:
         result = load_portfolios(
             conn,

@@ -34,11 +34,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDABLE_SERVICES = {"TRACERA_DATABASE_URL": "postgres", "TRACERA_REDIS_URL": "redis"}
 
 
-def env_or_default(name: str, default: str, *, resolve: bool = False) -> str | dg.EnvVar:
+def env_or_default(
+    name: str, default: str, *, resolve: bool = False, embedded: bool = True
+) -> str | dg.EnvVar:
     """An ``EnvVar`` when the variable is set (Dagster resolves it at run time), else
-    the default. ``resolve=True`` gives the value itself, for use outside Dagster."""
+    the default. ``resolve=True`` gives the value itself, for use outside Dagster.
+    ``embedded=False``: an unset service URL stays the default, starting nothing."""
     if not os.environ.get(name):
-        if name in EMBEDDABLE_SERVICES:
+        if name in EMBEDDABLE_SERVICES and embedded:
             from tracera_pipeline.services.embedded import service_url
 
             return service_url(EMBEDDABLE_SERVICES[name], default)

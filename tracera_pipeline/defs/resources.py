@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Collection
 
 import dagster as dg
 import redis
@@ -212,7 +213,9 @@ _MARKET_SETTINGS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableResource]:
+def default_resources(
+    *, resolve: bool = False, services: Collection[str] | None = None
+) -> dict[str, dg.ConfigurableResource]:
     """Resources configured from the environment (see the README for every variable).
 
     In ``Definitions`` set variables stay ``EnvVar``s, resolved by Dagster at run
@@ -222,9 +225,16 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
         functools.partial(config.env_or_default, resolve=resolve),
         functools.partial(config.env_int_or_default, resolve=resolve),
     )
+
+    def _wants(service: str) -> bool:
+        # Only the servers the caller will use may be started as embedded ones.
+        return services is None or service in services
+
     return {
         "postgres": PostgresResource(
-            database_url=env("TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL),
+            database_url=env(
+                "TRACERA_DATABASE_URL", config.DEFAULT_DATABASE_URL, embedded=_wants("postgres")
+            ),
             storage_flavor=env("TRACERA_STORAGE_FLAVOR", "auto"),
             pool_max_size=env_int("TRACERA_DB_POOL_MAX_SIZE", 4),
             copy_chunk_rows=env_int("TRACERA_COPY_CHUNK_ROWS", 100_000),
@@ -238,7 +248,7 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
             volatility_retention_days=env_int("TRACERA_VOLATILITY_RETENTION_DAYS", 30),
         ),
         "redis": RedisResource(
-            redis_url=env("TRACERA_REDIS_URL", config.DEFAULT_REDIS_URL),
+            redis_url=env("TRACERA_REDIS_URL", config.DEFAULT_REDIS_URL, embedded=_wants("redis")),
             key_prefix=env("TRACERA_REDIS_PREFIX", ""),
             latest_price_ttl_seconds=env_int("TRACERA_LATEST_PRICE_TTL_SECONDS", 7200),
         ),
@@ -263,11 +273,13 @@ def default_resources(*, resolve: bool = False) -> dict[str, dg.ConfigurableReso
     }
 
 
-def checked_resources() -> dict[str, dg.ConfigurableResource]:
+def checked_resources(
+    services: Collection[str] | None = None,
+) -> dict[str, dg.ConfigurableResource]:
     """The resources from the environment, read now, after checking every setting:
     one ``SettingError`` names each unusable one (for the CLI and for loading
     ``Definitions``, whose resources Dagster only resolves at run time)."""
-    resources = default_resources(resolve=True)
+    resources = default_resources(resolve=True, services=services)
     settings.raise_problems(
         problem for resource in resources.values() for problem in resource.setting_problems()
     )
