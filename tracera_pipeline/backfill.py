@@ -13,6 +13,7 @@ Both print a progress bar.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -188,7 +189,8 @@ def run_in_process(keys: Sequence[str], echo: Echo | None = None) -> int:
     # EnvVars, resolved by each run: no resolved secret in the runs' snapshots.
     assets, resources = build_assets(config.enabled_providers()), default_resources()
     line, failed = ProgressLine(echo), 0
-    with dg.DagsterInstance.get() if _has_home() else dg.DagsterInstance.ephemeral() as instance:
+    persistent = bool(os.environ.get("DAGSTER_HOME"))
+    with dg.DagsterInstance.get() if persistent else dg.DagsterInstance.ephemeral() as instance:
         for done, chunk in enumerate(chunks):
             line.show(f"{bar(done, len(chunks))} runs ({chunk[0]} .. {chunk[-1]})")
             result = dg.materialize(
@@ -207,9 +209,3 @@ def run_in_process(keys: Sequence[str], echo: Echo | None = None) -> int:
         line.show(f"{bar(len(chunks), len(chunks))} runs, {failed} failed")
     line.close()
     return failed
-
-
-def _has_home() -> bool:
-    import os
-
-    return bool(os.environ.get("DAGSTER_HOME"))

@@ -96,6 +96,14 @@ def latest_market_prices(
     return pl.DataFrame(rows, schema=LATEST_SCHEMA, orient="row")
 
 
+def _in_policy_order(frame: pl.DataFrame, policy: ReferencePolicy) -> pl.DataFrame:
+    """Rows of the policy's markets only, each item's in the policy's market order."""
+    rank = {name: position for position, name in enumerate(policy.markets)}
+    listed = frame.filter(pl.col("market").is_in(policy.markets))
+    order = pl.col("market").replace_strict(rank, return_dtype=pl.Int32)
+    return listed.sort(pl.col("item_id"), order)
+
+
 def reference_prices(latest: pl.DataFrame, policy: ReferencePolicy) -> pl.DataFrame:
     """One price per item by the policy's rule, from ``latest_market_prices`` rows.
 
@@ -103,12 +111,7 @@ def reference_prices(latest: pl.DataFrame, policy: ReferencePolicy) -> pl.DataFr
     the price, or ``median``), markets (the markets considered, in policy order),
     time (the newest observation used).
     """
-    rank = {name: position for position, name in enumerate(policy.markets)}
-    candidates = latest.filter(pl.col("market").is_in(policy.markets)).with_columns(
-        pl.col("market").replace_strict(rank, return_dtype=pl.Int32).alias("_rank")
-    )
-    ordered = candidates.sort("item_id", "_rank")
-    grouped = ordered.group_by("item_id", maintain_order=True)
+    grouped = _in_policy_order(latest, policy).group_by("item_id", maintain_order=True)
     if policy.rule is ReferenceRule.PRIORITY:
         picked = grouped.agg(
             pl.col("market_hash_name").first(),
@@ -137,14 +140,10 @@ def reference_scores(
     frame = pl.DataFrame(
         scores, schema={"item_id": pl.Int64, "market": pl.String, "score": pl.Float64}, orient="row"
     )
-    rank = {name: position for position, name in enumerate(policy.markets)}
-    frame = frame.filter(pl.col("market").is_in(policy.markets)).with_columns(
-        pl.col("market").replace_strict(rank, return_dtype=pl.Int32).alias("_rank")
-    )
     score = (
         pl.col("score").first()
         if policy.rule is ReferenceRule.PRIORITY
         else pl.col("score").median()
     )
-    picked = frame.sort("item_id", "_rank").group_by("item_id").agg(score)
+    picked = _in_policy_order(frame, policy).group_by("item_id").agg(score)
     return dict(picked.iter_rows())

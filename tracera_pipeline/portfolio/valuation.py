@@ -28,14 +28,19 @@ def held_items(conn: psycopg.Connection) -> list[int]:
 
 
 def snapshot_portfolios(
-    conn: psycopg.Connection, at: datetime, policy: ReferencePolicy
+    conn: psycopg.Connection,
+    at: datetime,
+    policy: ReferencePolicy,
+    items: list[int] | None = None,
 ) -> SnapshotResult:
     """Value every portfolio at ``at`` from the held items' reference prices then.
 
     Each held item's reference price (and the market that gave it) is stored in
     ``reference_prices``; snapshots are upserted, so re-running is idempotent.
+    ``items``: the held items, when the caller values several times in a row.
     """
-    latest = latest_market_prices(conn, at, policy.max_age, policy.markets, held_items(conn))
+    held = held_items(conn) if items is None else items
+    latest = latest_market_prices(conn, at, policy.max_age, policy.markets, held)
     refs = reference_prices(latest, policy)
     with conn.transaction():
         conn.execute("DELETE FROM reference_prices WHERE time = %s", (at,))

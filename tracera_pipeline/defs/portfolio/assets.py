@@ -17,7 +17,7 @@ from tracera_pipeline.defs.partitions import (
 )
 from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import PostgresResource
-from tracera_pipeline.portfolio.valuation import snapshot_portfolios
+from tracera_pipeline.portfolio.valuation import held_items, snapshot_portfolios
 
 
 def build_portfolio_snapshots_asset(
@@ -47,8 +47,9 @@ def build_portfolio_snapshots_asset(
         policy = pricing.policy(markets)
         rows, priced_by = 0, Counter[str]()
         with postgres.connection() as conn:
+            held = held_items(conn)  # once per run, not once per partition end
             for at in ends:
-                result = snapshot_portfolios(conn, at, policy)
+                result = snapshot_portfolios(conn, at, policy, held)
                 rows += result.portfolios
                 priced_by.update(result.priced_by)
             total = conn.execute(
