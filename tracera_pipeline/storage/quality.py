@@ -6,6 +6,9 @@ from datetime import datetime
 
 import psycopg
 
+# What makes a duplicate: one provider's price of one item at one time, twice.
+PRICE_KEY = ("item_id", "provider_id", "time")
+
 
 def non_positive_prices(
     conn: psycopg.Connection, provider_id: int, start: datetime, end: datetime
@@ -17,10 +20,29 @@ def non_positive_prices(
     ).fetchone()[0]
 
 
+def price_key_enforced(conn: psycopg.Connection) -> bool:
+    """Whether a valid primary key or unique constraint of ``price_history`` covers
+    exactly (item_id, provider_id, time): then PostgreSQL refuses duplicates."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint c"
+        " WHERE c.conrelid = 'price_history'::regclass AND c.contype IN ('p', 'u')"
+        " AND c.convalidated"
+        " AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a"
+        "      WHERE a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey))"
+        "     = %s::text[])",
+        (sorted(PRICE_KEY),),
+    ).fetchone()[0]
+
+
 def duplicate_keys(
     conn: psycopg.Connection, provider_id: int, start: datetime, end: datetime
 ) -> int:
-    """(item, time) pairs stored more than once for the provider in the window."""
+    """(item, time) pairs stored more than once for the provider in the window.
+
+    With the key enforced the answer is 0 without reading the window (a scan cost
+    ~0.2 s per 288,000 rows in every raw step); without it, the rows are counted."""
+    if price_key_enforced(conn):
+        return 0
     return conn.execute(
         "SELECT count(*) FROM (SELECT 1 FROM price_history"
         " WHERE provider_id = %s AND time >= %s AND time < %s"

@@ -6,46 +6,80 @@
 --   percent change = (μ − μ_prev)/μ_prev × 100, μ_prev over [T − 2W, T − W)
 --   trend = least-squares slope of price on time over the window's samples,
 --           (NΣtx − ΣtΣx)/(NΣt² − (Σt)²), in cents per hour
--- Window frames give every as-of in one pass over the hours; a zero "probe" row
--- per series and as-of makes a frame exist even when the last hour is empty.
--- The buckets' exact (numeric) time sums are first re-based to t − r, r = the
--- start of the scanned range (%(t_ref)s s), then summed as double precision:
--- small magnitudes keep the float sums accurate to ~1e-12, and float window sums
--- are an order of magnitude cheaper than numeric ones.
-WITH as_of AS (
-    SELECT DISTINCT unnest(%(as_of)s::timestamptz[]) AS as_of
-), hours AS (
-    SELECT bucket, item_id, provider_id, samples::float8 AS samples,
-           sum_cents::float8 AS sum_cents,
-           sum_sq_cents::float8 AS sum_sq_cents,
-           (sum_t - samples * r)::float8 AS sum_t,
-           (sum_t_sq - 2 * r * sum_t + samples * r * r)::float8 AS sum_t_sq,
-           (sum_t_cents - r * sum_cents)::float8 AS sum_t_cents,
-           false AS probe
-    FROM price_1h, (SELECT %(t_ref)s::numeric AS r) AS ref  -- numeric: exact re-basing
-    WHERE bucket >= %(lo)s AND bucket < %(hi)s
-), probes AS (
-    SELECT a.as_of - INTERVAL '1 hour', s.item_id, s.provider_id, 0::float8,
-           0::float8, 0::float8, 0::float8, 0::float8, 0::float8, true
-    FROM as_of AS a
-    CROSS JOIN (SELECT DISTINCT item_id, provider_id FROM hours) AS s
-), framed AS (
+--
+-- How, in one pass whatever the number of as-of times: with C(p) the running
+-- sums of the hours up to and including p, the window's sums at T are
+-- C(T − 1h) − C(T − 1h − W) and the previous window's C(T − 1h − W) −
+-- C(T − 1h − 2W). Only those "points" (%(points)s, sorted) matter, so the hours
+-- are first summed per series into segments (the hours after one point up to
+-- the next): a hash aggregate over the scanned hours, then running sums over a
+-- few rows per point and series — not a sort and a sliding frame over every hour.
+-- The buckets' exact (numeric) time sums are re-based to t − r, r = the start of
+-- the scanned range (%(t_ref)s s), before they are summed as double precision:
+-- small magnitudes keep the float sums accurate to ~1e-12.
+WITH hours AS (
     SELECT
-        bucket + INTERVAL '1 hour' AS as_of, item_id, provider_id, probe,
+        -- the first point at or after the bucket (the segment the bucket ends in)
+        (%(points)s::timestamptz[])[width_bucket(bucket - INTERVAL '1 second',
+                                                 %(points)s::timestamptz[]) + 1] AS point,
+        item_id, provider_id, samples, sum_cents, sum_sq_cents, sum_t, sum_t_sq, sum_t_cents
+    FROM price_1h
+    WHERE bucket >= %(lo)s AND bucket < %(hi)s
+), segments AS (
+    -- Exact (numeric) sums per segment, re-based exactly, then double precision.
+    SELECT point, item_id, provider_id,
+           n::float8 AS samples, sx::float8 AS sum_cents, sxx::float8 AS sum_sq_cents,
+           (st - n * r)::float8 AS sum_t,
+           (stt - 2 * r * st + n * r * r)::float8 AS sum_t_sq,
+           (stx - r * sx)::float8 AS sum_t_cents
+    FROM (
+        SELECT point, item_id, provider_id, sum(samples) AS n, sum(sum_cents) AS sx,
+               sum(sum_sq_cents) AS sxx, sum(sum_t) AS st, sum(sum_t_sq) AS stt,
+               sum(sum_t_cents) AS stx
+        FROM hours
+        WHERE point IS NOT NULL
+        GROUP BY point, item_id, provider_id
+    ) AS exact, (SELECT %(t_ref)s::numeric AS r) AS ref
+), probes AS (
+    -- Where each as-of reads the running sums: kind 0 at T − 1h, 1 at T − 1h − W,
+    -- 2 at T − 1h − 2W (zero rows, ordered after the segment ending there).
+    SELECT a.as_of - INTERVAL '1 hour' - k.kind * %(width)s AS point, s.item_id, s.provider_id,
+           0::float8, 0::float8, 0::float8, 0::float8, 0::float8, 0::float8,
+           true AS probe, a.as_of, k.kind
+    FROM (SELECT DISTINCT unnest(%(as_of)s::timestamptz[]) AS as_of) AS a
+    CROSS JOIN (VALUES (0), (1), (2)) AS k (kind)
+    CROSS JOIN (SELECT DISTINCT item_id, provider_id FROM segments) AS s
+), running AS (
+    SELECT
+        as_of, kind, item_id, provider_id, probe,
         sum(samples) OVER w AS n,
         sum(sum_cents) OVER w AS sx,
         sum(sum_sq_cents) OVER w AS sxx,
         sum(sum_t) OVER w AS st,
         sum(sum_t_sq) OVER w AS stt,
-        sum(sum_t_cents) OVER w AS stx,
-        sum(samples) OVER previous AS n_prev,
-        sum(sum_cents) OVER previous AS sx_prev
-    FROM (SELECT * FROM hours UNION ALL SELECT * FROM probes) AS rows
-    WINDOW
-        w AS (PARTITION BY item_id, provider_id ORDER BY bucket
-              RANGE BETWEEN %(width_minus_hour)s PRECEDING AND CURRENT ROW),
-        previous AS (PARTITION BY item_id, provider_id ORDER BY bucket
-                     RANGE BETWEEN %(twice_width_minus_hour)s PRECEDING AND %(width)s PRECEDING)
+        sum(sum_t_cents) OVER w AS stx
+    FROM (
+        SELECT *, false, NULL::timestamptz, NULL::integer FROM segments
+        UNION ALL
+        SELECT * FROM probes
+    ) AS rows (point, item_id, provider_id, samples, sum_cents, sum_sq_cents,
+               sum_t, sum_t_sq, sum_t_cents, probe, as_of, kind)
+    WINDOW w AS (PARTITION BY item_id, provider_id ORDER BY point, probe
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), framed AS (
+    SELECT
+        as_of, item_id, provider_id,
+        sum(n) FILTER (WHERE kind = 0) - sum(n) FILTER (WHERE kind = 1) AS n,
+        sum(sx) FILTER (WHERE kind = 0) - sum(sx) FILTER (WHERE kind = 1) AS sx,
+        sum(sxx) FILTER (WHERE kind = 0) - sum(sxx) FILTER (WHERE kind = 1) AS sxx,
+        sum(st) FILTER (WHERE kind = 0) - sum(st) FILTER (WHERE kind = 1) AS st,
+        sum(stt) FILTER (WHERE kind = 0) - sum(stt) FILTER (WHERE kind = 1) AS stt,
+        sum(stx) FILTER (WHERE kind = 0) - sum(stx) FILTER (WHERE kind = 1) AS stx,
+        sum(n) FILTER (WHERE kind = 1) - sum(n) FILTER (WHERE kind = 2) AS n_prev,
+        sum(sx) FILTER (WHERE kind = 1) - sum(sx) FILTER (WHERE kind = 2) AS sx_prev
+    FROM running
+    WHERE probe
+    GROUP BY as_of, item_id, provider_id
 ), metrics AS (
     SELECT
         as_of, item_id, provider_id, n,
@@ -55,7 +89,7 @@ WITH as_of AS (
         CASE WHEN n * stt - st * st > 0
              THEN (n * stx - st * sx) / (n * stt - st * st) * 3600 END AS slope
     FROM framed
-    WHERE probe AND n >= 2
+    WHERE n >= 2
 )
 INSERT INTO item_volatility (
     window_name, as_of, item_id, provider_id, samples, mean_cents, stddev_cents,
