@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return faults(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
-        "scenario", choices=["all", "backfill", "downstream", "redis", "portfolios", "startup"]
+        "scenario",
+        choices=["all", "backfill", "downstream", "redis", "portfolios", "startup", "memory"],
     )
     parser.add_argument("--flavor", default="both", choices=["both", "native", "timescaledb"])
     parser.add_argument("--days", type=int, default=30, help="backfill range (days)")
@@ -57,13 +58,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import pipeline, serving
 
-    wanted = {"backfill", "downstream", "redis", "portfolios", "startup"}
+    wanted = {"backfill", "downstream", "redis", "portfolios", "startup", "memory"}
     wanted = wanted if args.scenario == "all" else {args.scenario}
     figures: dict[str, object] = {}
     for flavor in _flavors(args.flavor, args.server):
-        if "backfill" in wanted:
+        if "backfill" in wanted and "memory" not in wanted:
             figures[f"backfill/{flavor}"] = pipeline.backfill(
                 args.server, flavor, args.days, args.items
+            )
+        if "memory" in wanted:
+            # The backfill over 7 days and over --days, each in its own process.
+            figures[f"memory/{flavor}"] = pipeline.memory(
+                args.server, flavor, args.items, (1, 2) if args.smoke else (7, args.days)
             )
         if "downstream" in wanted:
             figures[f"downstream/{flavor}"] = pipeline.downstream_scaling(

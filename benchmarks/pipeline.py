@@ -3,11 +3,15 @@ binary COPY of the same rows, downstream cost against table size, start-up."""
 
 from __future__ import annotations
 
+import json
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -52,9 +56,10 @@ def _resources(url: str, flavor: Flavor, items: int, prefix: str) -> dict[str, o
     }
 
 
-def _server_copy_rate(server: str, flavor: Flavor, days: int, items: int) -> float:
+def _references(server: str, flavor: Flavor, days: int, items: int) -> dict[str, float]:
     """Rows/s of ``COPY price_history FROM 'file' (FORMAT binary)`` of the same rows,
-    into a freshly migrated database of the same flavour (the reference)."""
+    into a freshly migrated database of the same flavour (the reference), and of the
+    price writer alone writing them per provider and day (what the raw steps do)."""
     database = f"tracera_bench_ref_{flavor.value}"
     recreate_database(server, database)
     url = _url(server, database)
@@ -88,16 +93,44 @@ def _server_copy_rate(server: str, flavor: Flavor, days: int, items: int) -> flo
                         sql.Literal(str(path))
                     )
                 )
-            seconds = time.perf_counter() - started
+            copy_seconds = time.perf_counter() - started
             path.unlink()
-            return rows.height / seconds
+            conn.execute("TRUNCATE price_history")
+            conn.execute("VACUUM")
+            conn.execute("CHECKPOINT")
+            writer_seconds = 0.0
+            for frame in frames:
+                for day in range(days):
+                    lo, hi = START + timedelta(days=day), START + timedelta(days=day + 1)
+                    part = frame.filter((pl.col("time") >= lo) & (pl.col("time") < hi))
+                    started = time.perf_counter()
+                    write_price_window(
+                        conn, part.drop("provider_id"), flavor=flavor,
+                        provider_id=part.get_column("provider_id")[0],
+                        window_start=lo, window_end=hi,
+                    )  # fmt: skip
+                    writer_seconds += time.perf_counter() - started
+            return {
+                "server_copy": rows.height / copy_seconds,
+                "writer": rows.height / writer_seconds,
+            }
     finally:
         drop_database(server, database)
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak resident set (the in-process runs execute here)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, object]:
     """Every asset over ``days`` × ``items`` × 3 simulated markets, one run per 24
-    partitions (what BackfillPolicy.multi_run(24) plans), in process."""
+    partitions (what BackfillPolicy.multi_run(24) plans), in process.
+
+    Besides the end-to-end rate: inside the raw steps, the write part's rate (the
+    writer's own timing, from each step's metadata) against the writer alone, and
+    the share of the step spent elsewhere; per-run overhead (run wall time minus
+    its steps); peak RSS."""
     database = f"tracera_bench_e2e_{flavor.value}"
     recreate_database(server, database)
     url = _url(server, database)
@@ -106,6 +139,8 @@ def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, ob
         _migrate(url, flavor)  # outside the timing
         assets = build_assets(MARKETS)
         steps: dict[str, float] = {}
+        raw_write = {"seconds": 0.0, "rows": 0}
+        overhead = 0.0
         started = time.perf_counter()
         with dg.DagsterInstance.ephemeral() as instance:
             for day in range(days):
@@ -116,27 +151,65 @@ def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, ob
                         "%Y-%m-%d-%H:%M"
                     ),
                 }
+                run_started = time.perf_counter()
                 result = dg.materialize(
                     assets, resources=resources, instance=instance, tags=tags, run_config=QUIET
                 )
+                run_steps = 0.0
+                seen: set[str] = set()
                 for event in result.all_events:
                     if event.event_type_value == "STEP_SUCCESS":
                         key = event.step_key.split("__")[-1]
-                        steps[key] = (
-                            steps.get(key, 0.0) + event.event_specific_data.duration_ms / 1000
-                        )
+                        seconds = event.event_specific_data.duration_ms / 1000
+                        steps[key] = steps.get(key, 0.0) + seconds
+                        run_steps += seconds
+                    elif event.event_type_value == "ASSET_MATERIALIZATION":
+                        metadata = event.materialization.metadata
+                        # Run totals, repeated on every partition: once per step.
+                        if "write_seconds" in metadata and event.step_key not in seen:
+                            seen.add(event.step_key)
+                            raw_write["seconds"] += metadata["write_seconds"].value
+                            raw_write["rows"] += metadata["rows_in_run"].value
+                overhead += time.perf_counter() - run_started - run_steps
         seconds = time.perf_counter() - started
         rows = days * 24 * 12 * items * len(MARKETS)
     finally:
         drop_database(server, database)
-    reference = _server_copy_rate(server, flavor, days, items)
+    reference = _references(server, flavor, days, items)
+    raw_steps = sum(v for k, v in steps.items() if k in MARKETS)
+    write_rate = raw_write["rows"] / raw_write["seconds"]
     return {
         "rows": rows,
         "seconds": round(seconds, 1),
         "rows_per_second": round(rows / seconds),
-        "server_copy_rows_per_second": round(reference),
-        "ratio": round(rows / seconds / reference, 3),
+        "server_copy_rows_per_second": round(reference["server_copy"]),
+        "ratio": round(rows / seconds / reference["server_copy"], 3),
+        "raw_write_rows_per_second": round(write_rate),
+        "writer_alone_rows_per_second": round(reference["writer"]),
+        "raw_write_ratio": round(write_rate / reference["writer"], 3),
+        "raw_step_share_outside_write": round(1 - raw_write["seconds"] / raw_steps, 3),
+        "run_overhead_seconds": round(overhead / days, 2),
+        "peak_rss_mib": round(_peak_rss_mib()),
         "step_seconds": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
+    }
+
+
+def memory(server: str, flavor: Flavor, items: int, ranges: tuple[int, ...]) -> dict[str, object]:
+    """The backfill over each range, each in a fresh interpreter (peak RSS is per
+    process): its figures, and how far the peaks are apart."""
+    runs: dict[str, object] = {}
+    for days in ranges:
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            command = [sys.executable, "-m", "benchmarks", "backfill", "--flavor", flavor.value]
+            command += ["--days", str(days), "--items", str(items), "--json", out.name]
+            subprocess.run(command, check=True, capture_output=True)
+            runs[f"{days}d"] = json.loads(Path(out.name).read_text())[f"backfill/{flavor.value}"]
+    peaks = {name: figures["peak_rss_mib"] for name, figures in runs.items()}
+    values = list(peaks.values())
+    return {
+        "peak_rss_mib": peaks,
+        "ratio_longest_over_shortest": round(values[-1] / values[0], 2),
+        "backfills": runs,
     }
 
 

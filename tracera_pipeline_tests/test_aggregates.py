@@ -142,3 +142,52 @@ def test_both_flavours_give_identical_results(timescaledb_status, request) -> No
     for native, timescale in zip(results[Flavor.NATIVE], results[Flavor.TIMESCALEDB], strict=True):
         assert native.height > 0
         assert native.equals(timescale)
+
+
+def test_time_sums_stay_exact_for_microsecond_times_at_the_edges_and_top_price(
+    conn, flavor
+) -> None:
+    """Live snapshots carry microseconds; offsets reach both ends of the hour, at the
+    highest price validation lets through: the sums are still exact."""
+    from decimal import Decimal, localcontext
+
+    from tracera_pipeline.providers.validation import MAX_PRICE_CENTS
+    from tracera_pipeline.storage.price_writer import write_price_window
+
+    hour = T0 + timedelta(hours=3)
+    offsets = [
+        timedelta(0),
+        timedelta(microseconds=1),
+        timedelta(seconds=1799, microseconds=999_999),
+    ]
+    offsets += [timedelta(minutes=30), timedelta(seconds=3599, microseconds=999_999)]
+    offsets += [timedelta(seconds=1234, microseconds=567_891)]
+    prices = [MAX_PRICE_CENTS, 1, 987_654_321, MAX_PRICE_CENTS, MAX_PRICE_CENTS - 7, 42]
+    item_id = conn.execute(
+        "INSERT INTO items (market_hash_name) VALUES ('AK-47 | Edge') RETURNING item_id"
+    ).fetchone()[0]
+    frame = pl.DataFrame(
+        {
+            "time": [hour + o for o in offsets],
+            "item_id": [item_id] * len(offsets),
+            "price_cents": prices,
+            "volume": [1] * len(offsets),
+            "listings": [1] * len(offsets),
+        },
+        schema_overrides={"time": pl.Datetime("us", "UTC"), "item_id": pl.Int32},
+    )
+    write_price_window(
+        conn, frame, flavor=flavor, provider_id=1, window_start=hour,
+        window_end=hour + timedelta(hours=1),
+    )  # fmt: skip
+    refresh_level(conn, flavor, LEVELS["1h"], hour, hour + timedelta(hours=1))
+    got = conn.execute("SELECT sum_t, sum_t_sq, sum_t_cents, sum_sq_cents FROM price_1h").fetchone()
+    with localcontext(prec=60):  # Python's default 28 digits would round t²
+        ts = [Decimal((hour + o - MONDAY) // timedelta(microseconds=1)) / 10**6 for o in offsets]
+        want = (
+            sum(ts),
+            sum(t * t for t in ts),
+            sum(t * p for t, p in zip(ts, prices, strict=True)),
+            sum(p * p for p in prices),
+        )
+    assert got == want
