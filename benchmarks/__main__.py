@@ -42,11 +42,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
         "scenario",
-        choices=["all", "backfill", "downstream", "redis", "portfolios", "startup", "memory"],
+        choices=[
+            "all",
+            "backfill",
+            "downstream",
+            "redis",
+            "portfolios",
+            "startup",
+            "memory",
+            "fresh",
+        ],
     )
     parser.add_argument("--flavor", default="both", choices=["both", "native", "timescaledb"])
     parser.add_argument("--days", type=int, default=30, help="backfill range (days)")
     parser.add_argument("--items", type=int, default=1000, help="items per simulated market")
+    parser.add_argument(
+        "--fresh-items", type=int, default=5000, help="items per market for the fresh scenario"
+    )
+    parser.add_argument(
+        "--executor", choices=["multiprocess", "in_process"], help="TRACERA_EXECUTOR for fresh"
+    )
     parser.add_argument("--server", default=SERVER, help="libpq URL of the server (any database)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves it runs")
@@ -58,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import pipeline, serving
 
-    wanted = {"backfill", "downstream", "redis", "portfolios", "startup", "memory"}
+    wanted = {"backfill", "downstream", "redis", "portfolios", "startup", "memory", "fresh"}
     wanted = wanted if args.scenario == "all" else {args.scenario}
     figures: dict[str, object] = {}
     for flavor in _flavors(args.flavor, args.server):
@@ -71,6 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             figures[f"memory/{flavor}"] = pipeline.memory(
                 args.server, flavor, args.items, (1, 2) if args.smoke else (7, args.days)
             )
+        if "fresh" in wanted:
+            from benchmarks import freshness
+
+            figures[f"fresh/{flavor}"] = freshness.fresh(
+                args.server, flavor.value, args.redis,
+                items=50 if args.smoke else args.fresh_items,
+                history_days=1 if args.smoke else 14,
+                ticks=2 if args.smoke else 3,
+                executor=args.executor,
+            )  # fmt: skip
         if "downstream" in wanted:
             figures[f"downstream/{flavor}"] = pipeline.downstream_scaling(
                 args.server, flavor, min(args.items, 200), 1 if args.smoke else 15

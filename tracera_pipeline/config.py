@@ -22,7 +22,7 @@ DEFAULT_PROVIDERS = "synthetic"
 DEFAULT_PARTITION_START = "2026-01-01-00:00"
 DEFAULT_INGEST_CRON = "*/15 * * * *"
 # How a run's steps execute (see the README, Scaling out).
-EXECUTORS = ("multiprocess", "in_process", "k8s_job")
+EXECUTORS = ("auto", "multiprocess", "in_process", "k8s_job")
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,8 @@ def ingest_cron() -> str:
 
 
 def executor_name() -> str:
-    """``TRACERA_EXECUTOR``: how a run's steps execute (default multiprocess)."""
-    raw = (os.environ.get("TRACERA_EXECUTOR") or "multiprocess").strip().lower()
+    """``TRACERA_EXECUTOR``: how a run's steps execute (default auto: see defs/executors)."""
+    raw = (os.environ.get("TRACERA_EXECUTOR") or "auto").strip().lower()
     if raw not in EXECUTORS:
         raise SettingError(
             f"TRACERA_EXECUTOR={raw!r} is not one of {', '.join(EXECUTORS)}; set one of those."

@@ -106,6 +106,7 @@ def test_dagster_step_subprocesses_use_the_embedded_servers(
     hour = key(datetime.now(UTC) - timedelta(hours=1))
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {**project.env, "DAGSTER_HOME": str(tmp_path), "TRACERA_SYNTHETIC_ITEMS": "20"}
+    env["TRACERA_EXECUTOR"] = "multiprocess"  # the default (auto) runs these in process
     dagster = Path(sys.executable).with_name("dagster")
     result = subprocess.run(
         [dagster, "asset", "materialize", "-m", "tracera_pipeline.definitions", "--partition",

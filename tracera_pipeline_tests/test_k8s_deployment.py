@@ -46,16 +46,22 @@ def test_the_k8s_instance_file_passes_dagsters_and_dagster_k8s_validation() -> N
 
 
 @pytest.mark.parametrize(
-    ("choice", "executor"), [("k8s_job", "k8s"), ("in_process", "in_process"), ("", "multiprocess")]
+    ("choice", "ingestion", "other_runs"),
+    [
+        ("k8s_job", "k8s", "k8s"),
+        ("in_process", "in_process", "in_process"),
+        ("multiprocess", "multiprocess", "multiprocess"),
+        ("", "multiprocess", "in_process"),  # auto
+    ],
 )
 def test_the_executor_is_chosen_by_tracera_executor_and_its_config_validates(
-    choice: str, executor: str, monkeypatch
+    choice: str, ingestion: str, other_runs: str, monkeypatch
 ) -> None:
     monkeypatch.setenv("TRACERA_EXECUTOR", choice)
     defs = build_definitions(["synthetic", "steam"])
-    for job in (
-        defs.resolve_job_def("ingest_prices"),
-        defs.resolve_implicit_global_asset_job_def(),
+    for job, executor in (
+        (defs.resolve_job_def("ingest_prices"), ingestion),
+        (defs.resolve_implicit_global_asset_job_def(), other_runs),
     ):
         assert job.executor_def.name == executor
         execution = dg.validate_run_config(job, {})["execution"]

@@ -6,7 +6,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tracera_pipeline.analytics.volatility import WINDOWS, compute_volatility, top_volatile
+from tracera_pipeline.analytics.volatility import (
+    WINDOWS,
+    compute_volatility,
+    plan_scan,
+    top_volatile,
+)
 from tracera_pipeline.storage.aggregates import LEVELS, refresh_level
 from tracera_pipeline_tests.helpers import T0, load_synthetic, raw_rows
 
@@ -29,7 +34,8 @@ def _load(conn, flavor) -> pl.DataFrame:
         " AND time >= %s AND time < %s",
         (T0 + timedelta(hours=5), T0 + timedelta(hours=6)),
     )
-    refresh_level(conn, flavor, LEVELS["1h"], START, END)
+    for level in ("1h", "24h"):  # whole days are read from price_24h
+        refresh_level(conn, flavor, LEVELS[level], START, END)
     return raw_rows(conn)
 
 
@@ -105,3 +111,18 @@ def test_recompute_is_idempotent_and_ranking_is_by_cv_per_market(conn, flavor) -
     cvs = [r.coefficient_of_variation for r in ranked]
     assert cvs == sorted(cvs, reverse=True) and len(cvs) == 4
     assert {r.market for r in ranked} == {"synthetic_buff"}
+
+
+def test_whole_days_inside_a_segment_are_read_from_the_24h_buckets() -> None:
+    at = T0 + timedelta(hours=13)  # a Monday, 13:00
+    plan = plan_scan(WINDOWS["7d"], [at])
+    # Segments (T-1h-2W, T-1h-W] and (T-1h-W, T-1h]: 6 whole days in each.
+    assert len(plan.days) == 12
+    assert all(d.hour == 0 for d in plan.days)
+    hours = sum((end - start) / timedelta(hours=1) for start, end in plan.hour_spans)
+    assert hours + 24 * len(plan.days) == 2 * 7 * 24  # every hour read exactly once
+    assert plan_scan(WINDOWS["1h"], [at]).days == []
+    # a run of 24 as-of times: fewer whole days (the segments are short), still exact
+    run = plan_scan(WINDOWS["7d"], [T0 + timedelta(hours=h) for h in range(1, 25)])
+    covered = sum((e - s) / timedelta(hours=1) for s, e in run.hour_spans) + 24 * len(run.days)
+    assert covered == 2 * 7 * 24 + 23 and len(run.days) == 12

@@ -1,8 +1,14 @@
 """How a run's steps execute, chosen by ``TRACERA_EXECUTOR`` when the code loads.
 
-* ``multiprocess`` (default): one process per step on the run worker's machine
-  (``forkserver``: a step process starts in milliseconds, imports done once).
-* ``in_process``: every step in the run worker itself (debugging, tiny machines).
+* ``auto`` (default): the ingestion job's provider steps each in their own process
+  (they wait on provider APIs, so in parallel), every other run — the downstream
+  automation, backfills, materializations from the UI — in the run worker itself.
+  Those steps are short SQL statements run by PostgreSQL: Dagster's start of a step
+  process (1.5-2 s on two cores: the job and its execution plan rebuilt, the
+  instance opened) cost more than the steps and delayed fresh prices by ~2 s per
+  step along the chain price_1h → item_volatility → volatility_rankings.
+* ``multiprocess``: one process per step for every run (``forkserver``).
+* ``in_process``: every step in the run worker itself, for every run.
 * ``k8s_job``: every step in its own Kubernetes Job (dagster-k8s), so one run's
   provider steps spread over the cluster; pair it with ``K8sRunLauncher``
   (``deploy/k8s/dagster.yaml``), from which it takes image, namespace and env.
@@ -13,6 +19,16 @@ from __future__ import annotations
 import dagster as dg
 
 from tracera_pipeline.settings import SettingError
+
+
+def ingestion_executor(name: str, providers: int) -> dg.ExecutorDefinition:
+    """The ingestion job's executor."""
+    return build_executor("multiprocess" if name == "auto" else name, providers)
+
+
+def run_executor(name: str, providers: int) -> dg.ExecutorDefinition:
+    """Every other run's executor (the code location's default)."""
+    return build_executor("in_process" if name == "auto" else name, providers)
 
 
 def build_executor(name: str, providers: int) -> dg.ExecutorDefinition:

@@ -45,6 +45,13 @@ DOWNSTREAM_AUTOMATION = (
 # as dg.Failure(allow_retries=False).
 DOWNSTREAM_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
+# When several steps of a run are ready, those on the way to fresh Redis keys go
+# first (Dagster's step priority, higher first): the latest prices, then the chain
+# to the volatility rankings (price_1h, price_24h, item_volatility); spreads,
+# portfolio snapshots and the 7d rollup after them.
+LATEST_PRICES_PRIORITY = {"dagster/priority": "2"}
+RANKINGS_PATH_PRIORITY = {"dagster/priority": "1"}
+
 # Bounded ranges per run (fault isolation); one policy for the whole graph so a
 # backfill of everything plans the same runs for every asset.
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)

@@ -10,6 +10,7 @@ from tracera_pipeline.defs.partitions import (
     DOWNSTREAM_RETRY_POLICY,
     FRESHNESS,
     HOURLY,
+    RANKINGS_PATH_PRIORITY,
     row_metadata,
 )
 from tracera_pipeline.defs.resources import PostgresResource
@@ -50,6 +51,8 @@ def _build(level: AggregateLevel, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefin
         freshness_policy=FRESHNESS,
         kinds={"postgres"},
         check_specs=checks,
+        # 1h and 24h lead to the volatility rankings; 7d waits.
+        op_tags=RANKINGS_PATH_PRIORITY if level.name != "7d" else None,
         metadata={"dagster/table_name": f"public.{level.table}"},
     )
     def _aggregate(

@@ -13,6 +13,7 @@ from tracera_pipeline.defs.partitions import (
     DOWNSTREAM_RETRY_POLICY,
     FRESHNESS,
     HOURLY,
+    RANKINGS_PATH_PRIORITY,
     partition_windows,
     row_metadata,
 )
@@ -37,8 +38,11 @@ def _table(records: list[dict], columns: Sequence[tuple[str, str]]) -> dg.Metada
     group_name="analytics",
     description="Per item and market, over sliding windows of 1h, 24h and 7d ending at each"
     " partition end: stddev, % change against the previous window, Bollinger bands (SMA ± 2σ),"
-    " coefficient of variation and least-squares trend, from the 1h aggregates.",
-    deps=[aggregate_asset_key("1h")],
+    " coefficient of variation and least-squares trend, from the 1h aggregates (whole days"
+    " from the 24h ones).",
+    # 24h too: whole days inside a window are read from their 24h buckets.
+    deps=[aggregate_asset_key("1h"), aggregate_asset_key("24h")],
+    op_tags=RANKINGS_PATH_PRIORITY,
     partitions_def=HOURLY,
     automation_condition=DOWNSTREAM_AUTOMATION,
     retry_policy=DOWNSTREAM_RETRY_POLICY,

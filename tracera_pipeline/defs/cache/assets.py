@@ -16,6 +16,8 @@ from tracera_pipeline.defs.partitions import (
     DOWNSTREAM_RETRY_POLICY,
     FRESHNESS,
     HOURLY,
+    LATEST_PRICES_PRIORITY,
+    RANKINGS_PATH_PRIORITY,
     partition_windows,
     row_metadata,
 )
@@ -35,6 +37,7 @@ def build_latest_prices_asset(
         " price, the currency) and price:market:<market>:<item_id> in Redis (JSON, TTL), and a"
         " message on 'prices'. Older partitions never overwrite newer cached prices.",
         deps=list(raw_keys),
+        op_tags=LATEST_PRICES_PRIORITY,
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
         retry_policy=DOWNSTREAM_RETRY_POLICY,
@@ -92,6 +95,7 @@ def build_volatility_rankings_asset(markets: Sequence[str]) -> dg.AssetsDefiniti
         " rankings:volatile:<window>:<market> sorted sets (score = coefficient of variation),"
         " swapped in atomically and kept without expiry, and a message on 'volatility'.",
         deps=[ITEM_VOLATILITY],
+        op_tags=RANKINGS_PATH_PRIORITY,
         partitions_def=HOURLY,
         automation_condition=DOWNSTREAM_AUTOMATION,
         retry_policy=DOWNSTREAM_RETRY_POLICY,

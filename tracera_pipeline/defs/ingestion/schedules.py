@@ -24,11 +24,12 @@ def _closed_hour_requested(context: dg.ScheduleEvaluationContext, hour: str) -> 
     return bool(runs)
 
 
-def build_ingest_job():  # -> an unresolved asset job (not exported by dagster)
+def build_ingest_job(executor: dg.ExecutorDefinition | None = None):  # -> an unresolved job
     """One step per provider (freshness is a FreshnessPolicy, evaluated by the daemon)."""
     return dg.define_asset_job(
         INGEST_JOB,
         selection=dg.AssetSelection.groups(RAW_GROUP),
+        executor_def=executor,
         description="Fetch every enabled provider for a partition (one step per provider).",
     )
 

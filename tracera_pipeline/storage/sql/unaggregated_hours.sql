@@ -8,16 +8,26 @@
 -- differs in one of them when a price changed, moved to another item or to
 -- another time (count + sum alone missed all three).
 WITH raw AS (
-    SELECT date_bin(INTERVAL '1 hour', time, %(origin)s) AS bucket, provider_id,
+    -- Per row only 64-bit integer math, summed in 128-bit accumulators (as in the
+    -- 1h refresh): Σ t·price = c·Σ price + Σ s·price / 1e6, with s the sample's
+    -- offset in microseconds from the middle of its hour and c that middle.
+    SELECT bucket, provider_id,
            count(*) AS n,
            sum(price_cents)::numeric AS total,
-           sum(price_cents::numeric * price_cents) AS total_sq,
-           sum(extract(epoch FROM time - %(origin)s) * price_cents) AS total_t,
+           sum(price_cents * price_cents) AS total_sq,
+           (extract(epoch FROM bucket - %(origin)s) + 1800) * sum(price_cents)
+               + sum(s * price_cents) * 0.000001 AS total_t,
            sum(volume)::bigint AS volume,
-           sum(item_id::numeric * price_cents) AS item_weighted,
+           sum(item_id::bigint * price_cents) AS item_weighted,
            sum(item_id::bigint) AS item_count
-    FROM price_history
-    WHERE time >= %(lo)s AND time < %(hi)s
+    FROM (
+        SELECT date_bin(INTERVAL '1 hour', time, %(origin)s) AS bucket, provider_id,
+               item_id, price_cents, volume,
+               round(date_part('epoch', time - date_bin(INTERVAL '1 hour', time, %(origin)s)
+                               - INTERVAL '30 minutes') * 1000000)::bigint AS s
+        FROM price_history
+        WHERE time >= %(lo)s AND time < %(hi)s
+    ) AS samples
     GROUP BY 1, 2
 ), aggregated AS (
     SELECT bucket, provider_id,
