@@ -9,6 +9,7 @@ exactly); see ``sql/volatility.sql`` for the formulas.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,6 +55,21 @@ class ScanPlan:
     hour_spans: list[tuple[datetime, datetime]]
     days: list[datetime]
 
+    @property
+    def hours(self) -> list[datetime]:
+        """Every hour of the spans (the buckets read from price_1h)."""
+        hours = []
+        for start, end in self.hour_spans:
+            hour = start
+            while hour < end:
+                hours.append(hour)
+                hour += HOUR
+        return hours
+
+    def point_of(self, last_hour: datetime) -> datetime:
+        """The point ending the segment that holds ``last_hour``: the first at or after it."""
+        return self.points[bisect.bisect_left(self.points, last_hour)]
+
 
 def plan_scan(window: VolatilityWindow, as_of: list[datetime]) -> ScanPlan:
     """Hours from ``min(as_of) - 2W`` up to ``max(as_of)``, in segments ending at the
@@ -92,8 +108,11 @@ def compute_volatility(
     lo = min(as_of) - 2 * window.width
     with conn.transaction():
         # One pass of hash aggregates and sorts: JIT compilation (~0.3-1 s) would
-        # cost more than it saves.
+        # cost more than it saves. The aggregate keeps numeric sums per series and
+        # point (~1 kB each): with the default 4 MB it spilled to disk from ~4,000
+        # series on.
         conn.execute("SET LOCAL jit = off")
+        conn.execute("SET LOCAL work_mem = '256MB'")
         conn.execute(
             "DELETE FROM item_volatility WHERE window_name = %s AND as_of = ANY(%s)",
             (window.name, as_of),
@@ -104,9 +123,12 @@ def compute_volatility(
                 "window": window.name,
                 "as_of": as_of,
                 "points": plan.points,
-                "span_starts": [start for start, _ in plan.hour_spans],
-                "span_ends": [end for _, end in plan.hour_spans],
+                "hours": plan.hours,
+                "hour_points": [plan.point_of(hour) for hour in plan.hours],
                 "days": plan.days,
+                "day_points": [plan.point_of(day + DAY - HOUR) for day in plan.days],
+                "lo": lo,
+                "hi": max(as_of),
                 "t_ref": int((lo - BUCKET_ORIGIN).total_seconds()),
                 "width": window.width,
             },

@@ -15,32 +15,29 @@
 -- the next): a hash aggregate over the scanned hours, then running sums over a
 -- few rows per point and series — not a sort and a sliding frame over every hour.
 -- A UTC day lying whole inside one segment is read as its price_24h bucket
--- (%(days)s; the hours read are %(span_starts)s..%(span_ends)s): its sums are
+-- (the days above): its sums are
 -- exactly its hours' sums.
 -- The buckets' exact (numeric) time sums are re-based to t − r, r = the start of
 -- the scanned range (%(t_ref)s s), before they are summed as double precision:
 -- small magnitudes keep the float sums accurate to ~1e-12.
-WITH spans AS (
-    SELECT * FROM unnest(%(span_starts)s::timestamptz[], %(span_ends)s::timestamptz[])
-        AS s (span_start, span_end)
-), hours AS (
-    -- The hours of the scanned spans, and whole days as their 24h buckets (placed at
-    -- their last hour, so they fall in the segment holding all their hours).
-    SELECT bucket, item_id, provider_id, samples, sum_cents, sum_sq_cents,
+WITH hours AS (
+    -- The hours read from price_1h and whole days as their 24h buckets, each with
+    -- the point its segment ends at (%(hours)s → %(hour_points)s, %(days)s →
+    -- %(day_points)s, computed beforehand: a hash lookup per row, not an
+    -- expression over the points).
+    SELECT r.point, item_id, provider_id, samples, sum_cents, sum_sq_cents,
            sum_t, sum_t_sq, sum_t_cents
-    FROM price_1h JOIN spans ON bucket >= span_start AND bucket < span_end
+    FROM price_1h
+    JOIN unnest(%(hours)s::timestamptz[], %(hour_points)s::timestamptz[]) AS r (bucket, point)
+        USING (bucket)
+    WHERE bucket >= %(lo)s AND bucket < %(hi)s  -- an index range, whatever the table holds
     UNION ALL
-    SELECT bucket + INTERVAL '23 hours', item_id, provider_id, samples, sum_cents,
-           sum_sq_cents, sum_t, sum_t_sq, sum_t_cents
+    SELECT r.point, item_id, provider_id, samples, sum_cents, sum_sq_cents,
+           sum_t, sum_t_sq, sum_t_cents
     FROM price_24h
-    WHERE bucket = ANY(%(days)s::timestamptz[])
-), pointed AS (
-    SELECT
-        -- the first point at or after the bucket (the segment the bucket ends in)
-        (%(points)s::timestamptz[])[width_bucket(bucket - INTERVAL '1 second',
-                                                 %(points)s::timestamptz[]) + 1] AS point,
-        item_id, provider_id, samples, sum_cents, sum_sq_cents, sum_t, sum_t_sq, sum_t_cents
-    FROM hours
+    JOIN unnest(%(days)s::timestamptz[], %(day_points)s::timestamptz[]) AS r (bucket, point)
+        USING (bucket)
+    WHERE bucket >= %(lo)s AND bucket < %(hi)s
 ), segments AS (
     -- Exact (numeric) sums per segment, re-based exactly, then double precision.
     SELECT point, item_id, provider_id,
@@ -52,8 +49,7 @@ WITH spans AS (
         SELECT point, item_id, provider_id, sum(samples) AS n, sum(sum_cents) AS sx,
                sum(sum_sq_cents) AS sxx, sum(sum_t) AS st, sum(sum_t_sq) AS stt,
                sum(sum_t_cents) AS stx
-        FROM pointed
-        WHERE point IS NOT NULL
+        FROM hours
         GROUP BY point, item_id, provider_id
     ) AS exact, (SELECT %(t_ref)s::numeric AS r) AS ref
 ), probes AS (
