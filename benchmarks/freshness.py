@@ -33,13 +33,11 @@ import psycopg
 import redis
 
 from benchmarks.copy_writer import drop_database, recreate_database
+from benchmarks.pipeline import write_history
 from tracera_pipeline.cache.redis_cache import PriceCache
 from tracera_pipeline.config import REPO_ROOT
 from tracera_pipeline.defs.resources import PostgresResource
 from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS, SyntheticMarket
-from tracera_pipeline.storage.aggregates import LEVELS, refresh_level
-from tracera_pipeline.storage.items import provider_id, resolve_item_ids
-from tracera_pipeline.storage.price_writer import write_price_window
 from tracera_pipeline_tests.dagster_processes import processes, wait_for
 
 MARKETS = [*SYNTHETIC_MARKETS, "skinport"]
@@ -48,22 +46,12 @@ MARKETS = [*SYNTHETIC_MARKETS, "skinport"]
 def _seed(url: str, flavor: str, items: int, days: int, until: datetime) -> None:
     """Hourly samples of every market for ``days`` before ``until``, aggregated:
     what the downstream steps read is one 1h bucket per item, market and hour."""
-    start = until - timedelta(days=days)
     postgres = PostgresResource(database_url=url, storage_flavor=flavor)
+    # Skinport gets the first simulated market's prices (same items, other market).
+    markets = {name: "synthetic" if name == "skinport" else name for name in MARKETS}
     with postgres.connection() as conn:
-        for market in MARKETS:
-            source = "synthetic" if market == "skinport" else market
-            simulated = SyntheticMarket.for_market(source, items=items, interval_seconds=3600)
-            frame = simulated.fetch(start, until)
-            ids = resolve_item_ids(conn, frame.get_column("market_hash_name").to_list())
-            write_price_window(
-                conn, frame.join(ids, on="market_hash_name").drop("market_hash_name"),
-                flavor=postgres.flavor, provider_id=provider_id(conn, market),
-                window_start=start, window_end=until,
-            )  # fmt: skip
-        for level in LEVELS.values():
-            refresh_level(conn, postgres.flavor, level, start, until)
-        conn.execute("VACUUM ANALYZE")
+        start = until - timedelta(days=days)
+        write_history(conn, postgres.flavor, markets, items, start, until, interval_seconds=3600)
 
 
 def _skinport_server(names: list[str]) -> ThreadingHTTPServer:

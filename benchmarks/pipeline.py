@@ -142,7 +142,9 @@ def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, ob
         raw_write = {"seconds": 0.0, "rows": 0}
         overhead = 0.0
         started = time.perf_counter()
-        with dg.DagsterInstance.ephemeral() as instance:
+        # Runs recorded on disk (SQLite), as a deployment records them: an in-memory
+        # instance would keep every run's events in this process and grow with the range.
+        with tempfile.TemporaryDirectory() as home, dg.DagsterInstance.local_temp(home) as instance:
             for day in range(days):
                 first = START + timedelta(days=day)
                 tags = {
@@ -213,6 +215,32 @@ def memory(server: str, flavor: Flavor, items: int, ranges: tuple[int, ...]) -> 
     }
 
 
+def write_history(
+    conn: psycopg.Connection,
+    flavor: Flavor,
+    markets: dict[str, str],
+    items: int,
+    start: datetime,
+    end: datetime,
+    interval_seconds: int = 300,
+) -> None:
+    """Simulated prices for ``[start, end)``, per market (provider name → the simulated
+    market whose prices it gets), written and aggregated at every level."""
+    for name, source in markets.items():
+        simulated = SyntheticMarket.for_market(
+            source, items=items, interval_seconds=interval_seconds
+        )
+        frame = simulated.fetch(start, end)
+        ids = resolve_item_ids(conn, frame.get_column("market_hash_name").unique().to_list())
+        write_price_window(
+            conn, frame.join(ids, on="market_hash_name").drop("market_hash_name"),
+            flavor=flavor, provider_id=provider_id(conn, name), window_start=start, window_end=end,
+        )  # fmt: skip
+    for level in LEVELS.values():
+        refresh_level(conn, flavor, level, start, end)
+    conn.execute("VACUUM ANALYZE")
+
+
 def downstream_scaling(server: str, flavor: Flavor, items: int, days: int) -> dict[str, object]:
     """Refreshing aggregates, volatility and spreads for ONE hour, on ``days`` and on
     10 × ``days`` of history: the cost should follow the window, not the table.
@@ -227,17 +255,7 @@ def downstream_scaling(server: str, flavor: Flavor, items: int, days: int) -> di
             postgres = PostgresResource(database_url=url, storage_flavor=flavor.value)
             with postgres.connection() as conn:
                 end = START + timedelta(days=history)
-                for name in MARKETS:
-                    frame = SyntheticMarket.for_market(name, items=items).fetch(START, end)
-                    ids = resolve_item_ids(conn, frame.get_column("market_hash_name").to_list())
-                    write_price_window(
-                        conn, frame.join(ids, on="market_hash_name").drop("market_hash_name"),
-                        flavor=postgres.flavor, provider_id=provider_id(conn, name),
-                        window_start=START, window_end=end,
-                    )  # fmt: skip
-                for level in LEVELS.values():
-                    refresh_level(conn, postgres.flavor, level, START, end)
-                conn.execute("VACUUM ANALYZE")
+                write_history(conn, postgres.flavor, {m: m for m in MARKETS}, items, START, end)
                 hour = (end - timedelta(hours=1), end)
                 samples = []
                 for _ in range(3):

@@ -1,11 +1,17 @@
 """``analytics/item_volatility`` and ``analytics/market_spreads``."""
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
 from tracera_pipeline.analytics.spreads import refresh_spreads, top_spreads
-from tracera_pipeline.analytics.volatility import WINDOWS, compute_volatility, top_volatile
+from tracera_pipeline.analytics.volatility import (
+    WINDOWS,
+    VolatilityWindow,
+    compute_volatility,
+    top_volatile,
+)
 from tracera_pipeline.defs.aggregates.assets import aggregate_asset_key
 from tracera_pipeline.defs.partitions import (
     BACKFILL_POLICY,
@@ -54,10 +60,19 @@ def item_volatility(
     context: dg.AssetExecutionContext, postgres: PostgresResource
 ) -> dg.MaterializeResult:
     as_of = [window.end for window in partition_windows(context)]
-    rows: dict[str, int] = {}
+
+    def compute(window: VolatilityWindow) -> int:
+        with postgres.connection() as conn:
+            return compute_volatility(conn, window, as_of)
+
+    # The windows are independent statements: on their own connections PostgreSQL
+    # runs them on separate cores (a single-threaded aggregate each).
+    workers = max(1, min(len(WINDOWS), postgres.pool_max_size - 1))
+    postgres.flavor  # noqa: B018 (opens the pool before the threads share it)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="volatility") as pool:
+        computed = {name: pool.submit(compute, window) for name, window in WINDOWS.items()}
+        rows = {name: future.result() for name, future in computed.items()}
     with postgres.connection() as conn:
-        for window in WINDOWS.values():
-            rows[window.name] = compute_volatility(conn, window, as_of)
         top = top_volatile(conn, "24h", as_of[-1], limit=10)
     context.log.info(f"item_volatility: {rows} rows for {len(as_of)} as-of time(s)")
     return dg.MaterializeResult(

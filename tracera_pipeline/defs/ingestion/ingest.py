@@ -139,7 +139,8 @@ def ingest_windows(
         )
     for issue in report.issues:
         log.warning(f"{provider.name}: {issue.message} [{issue.cause}]")
-    ids = resolve_item_ids(conn, accepted.get_column("market_hash_name").to_list())
+    # The distinct names (a day of 1,000 items is 288,000 rows, not 288,000 names).
+    ids = resolve_item_ids(conn, accepted.get_column("market_hash_name").unique().to_list())
     rows = accepted.join(ids, on="market_hash_name", how="inner")
     report.preview = rows.head(PREVIEW_ROWS)
     rows = rows.select("time", "item_id", "price_cents", "volume", "listings")
