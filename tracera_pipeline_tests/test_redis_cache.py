@@ -104,3 +104,18 @@ def test_messages_are_published_on_the_prices_channel(redis_client, redis_prefix
         message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
     pubsub.close()
     assert message is not None and json.loads(message["data"]) == {"as_of": "x", "items": 3}
+
+
+def test_batches_of_keys_keep_each_key_guarded(redis_client, redis_prefix) -> None:
+    """Prices go to Redis a hundred keys per script call: the guard is per key, across
+    and within batches, and the count is what was written."""
+    cache = PriceCache(redis_client, redis_prefix)
+    assert cache.set_latest_prices([_price(i, 30, 1000 + i) for i in range(250)]) == 250
+    # Even items get an older price (refused), odd ones a newer one (written).
+    mixed = [_price(i, 20 if i % 2 == 0 else 40, 5000 + i) for i in range(250)]
+    assert cache.set_latest_prices(mixed) == 125
+    assert cache.get_latest_price(0)["price_cents"] == 1000
+    assert cache.get_latest_price(1)["price_cents"] == 5001
+    assert cache.get_latest_price(248)["price_cents"] == 1248
+    assert cache.get_latest_price(249)["price_cents"] == 5249
+    assert 0 < redis_client.ttl(cache.latest_price_key(249)) <= cache.latest_ttl_seconds
