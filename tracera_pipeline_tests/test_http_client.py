@@ -218,7 +218,9 @@ def test_rate_budget_waits_for_a_free_slot_and_a_block_applies_to_all(
     deadline = time.monotonic() + 5
     for _ in range(3):
         budget.acquire(deadline)
-    assert len(sleeps) == 1 and 0 < sleeps[0] <= 0.3 * 1.1  # the 10% safety margin
+    # One wait for the window (10% safety margin); a wake-up a hair early may add a
+    # millisecond's second wait, never a second window.
+    assert 0 < sleeps[0] <= 0.3 * 1.1 and sum(sleeps[1:]) < 0.02
     other = RateBudget(redis_client, "acme", limit=100, period_seconds=60, prefix=redis_prefix)
     other.block_until(time.time() + 2)
     assert 1.0 < budget.try_acquire() <= 2.0
