@@ -127,8 +127,6 @@ def compute_volatility(
                 "hour_points": [plan.point_of(hour) for hour in plan.hours],
                 "days": plan.days,
                 "day_points": [plan.point_of(day + DAY - HOUR) for day in plan.days],
-                "lo": lo,
-                "hi": max(as_of),
                 "t_ref": int((lo - BUCKET_ORIGIN).total_seconds()),
                 "width": window.width,
             },

@@ -30,14 +30,17 @@ WITH hours AS (
     FROM price_1h
     JOIN unnest(%(hours)s::timestamptz[], %(hour_points)s::timestamptz[]) AS r (bucket, point)
         USING (bucket)
-    WHERE bucket >= %(lo)s AND bucket < %(hi)s  -- an index range, whatever the table holds
+    -- The hours again as a condition on the table: estimated as the few hours they
+    -- are (index lookups), where a range over two weeks of a long history made the
+    -- planner read the whole table.
+    WHERE price_1h.bucket = ANY(%(hours)s::timestamptz[])
     UNION ALL
     SELECT r.point, item_id, provider_id, samples, sum_cents, sum_sq_cents,
            sum_t, sum_t_sq, sum_t_cents
     FROM price_24h
     JOIN unnest(%(days)s::timestamptz[], %(day_points)s::timestamptz[]) AS r (bucket, point)
         USING (bucket)
-    WHERE bucket >= %(lo)s AND bucket < %(hi)s
+    WHERE price_24h.bucket = ANY(%(days)s::timestamptz[])
 ), segments AS (
     -- Exact (numeric) sums per segment, re-based exactly, then double precision.
     SELECT point, item_id, provider_id,
