@@ -70,3 +70,20 @@ def test_dagster_definitions_validate_passes() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_way_to_fresh_redis_keys_is_short() -> None:
+    """The automation polls at the daemon's 5 s floor, and in a downstream run the
+    steps feeding Redis go first: latest prices, then the chain to the rankings."""
+    sensor = defs.get_sensor_def("downstream_automation")
+    assert sensor.minimum_interval_seconds == 5
+    job = defs.resolve_implicit_global_asset_job_def()
+    priority = {
+        node.name: int(node.definition.tags.get("dagster/priority", 0))
+        for node in job.graph.node_dict.values()
+    }
+    assert priority["cache__latest_prices"] == 2
+    for step in ("aggregates__price_1h", "aggregates__price_24h", "analytics__item_volatility",
+                 "cache__volatility_rankings"):  # fmt: skip
+        assert priority[step] == 1, step
+    assert priority["aggregates__price_7d"] == priority["analytics__market_spreads"] == 0

@@ -105,6 +105,7 @@ def compute_volatility(
     if not as_of:
         return 0
     plan = plan_scan(window, as_of)
+    hours = plan.hours
     lo = min(as_of) - 2 * window.width
     with conn.transaction():
         # One pass of hash aggregates and sorts: JIT compilation (~0.3-1 s) would
@@ -122,9 +123,8 @@ def compute_volatility(
             {
                 "window": window.name,
                 "as_of": as_of,
-                "points": plan.points,
-                "hours": plan.hours,
-                "hour_points": [plan.point_of(hour) for hour in plan.hours],
+                "hours": hours,
+                "hour_points": [plan.point_of(hour) for hour in hours],
                 "days": plan.days,
                 "day_points": [plan.point_of(day + DAY - HOUR) for day in plan.days],
                 "t_ref": int((lo - BUCKET_ORIGIN).total_seconds()),

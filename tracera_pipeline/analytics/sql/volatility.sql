@@ -10,7 +10,7 @@
 -- How, in one pass whatever the number of as-of times: with C(p) the running
 -- sums of the hours up to and including p, the window's sums at T are
 -- C(T − 1h) − C(T − 1h − W) and the previous window's C(T − 1h − W) −
--- C(T − 1h − 2W). Only those "points" (%(points)s, sorted) matter, so the hours
+-- C(T − 1h − 2W). Only those "points" matter, so the hours
 -- are first summed per series into segments (the hours after one point up to
 -- the next): a hash aggregate over the scanned hours, then running sums over a
 -- few rows per point and series — not a sort and a sliding frame over every hour.
