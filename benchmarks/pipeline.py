@@ -174,6 +174,8 @@ def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, ob
                             raw_write["rows"] += metadata["rows_in_run"].value
                 overhead += time.perf_counter() - run_started - run_steps
         seconds = time.perf_counter() - started
+        # Before the references: they hold every row in memory to build the COPY file.
+        peak_rss = _peak_rss_mib()
         rows = days * 24 * 12 * items * len(MARKETS)
     finally:
         drop_database(server, database)
@@ -191,7 +193,7 @@ def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, ob
         "raw_write_ratio": round(write_rate / reference["writer"], 3),
         "raw_step_share_outside_write": round(1 - raw_write["seconds"] / raw_steps, 3),
         "run_overhead_seconds": round(overhead / days, 2),
-        "peak_rss_mib": round(_peak_rss_mib()),
+        "peak_rss_mib": round(peak_rss),
         "step_seconds": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
     }
 

@@ -92,7 +92,11 @@ def latest_market_prices(
     params = {"since": until - lookback, "until": until, "markets": list(markets)}
     if items is not None:
         params["items"] = list(items)
-    rows = conn.execute(query, params).fetchall()
+    with conn.transaction():
+        # The window's rows are sorted to pick the newest: with the default 4 MB a
+        # few thousand items' hour already spilled to disk.
+        conn.execute("SET LOCAL work_mem = '64MB'")
+        rows = conn.execute(query, params).fetchall()
     return pl.DataFrame(rows, schema=LATEST_SCHEMA, orient="row")
 
 

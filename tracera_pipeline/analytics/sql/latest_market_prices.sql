@@ -1,11 +1,18 @@
 -- Newest price of every item on each listed market in [since, until); with
 -- {item_filter} only the given items (the seed's targeted lookup for portfolios).
-SELECT DISTINCT ON (p.item_id, p.provider_id)
-    p.item_id, i.market_hash_name, pr.name AS market, p.time, p.price_cents, p.volume, p.listings
-FROM price_history AS p
+-- The newest rows are picked from the narrow price rows first and named after:
+-- sorting the window's rows with their names made the sort ~3x wider.
+WITH newest AS (
+    SELECT DISTINCT ON (p.item_id, p.provider_id)
+        p.item_id, p.provider_id, p.time, p.price_cents, p.volume, p.listings
+    FROM price_history AS p
+    WHERE p.time >= %(since)s AND p.time < %(until)s
+      AND p.provider_id IN (SELECT provider_id FROM providers WHERE name = ANY(%(markets)s))
+      {item_filter}
+    ORDER BY p.item_id, p.provider_id, p.time DESC
+)
+SELECT n.item_id, i.market_hash_name, pr.name AS market, n.time, n.price_cents, n.volume, n.listings
+FROM newest AS n
 JOIN providers AS pr USING (provider_id)
 JOIN items AS i USING (item_id)
-WHERE p.time >= %(since)s AND p.time < %(until)s
-  AND pr.name = ANY(%(markets)s)
-  {item_filter}
-ORDER BY p.item_id, p.provider_id, p.time DESC
+ORDER BY n.item_id, n.provider_id
