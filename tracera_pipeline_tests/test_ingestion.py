@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 import polars as pl
 import psycopg
+import pytest
 
 from tracera_pipeline.definitions import build_assets
 from tracera_pipeline.defs.ingestion.ingest import ingest_windows
@@ -100,13 +101,18 @@ def test_checks_fail_when_stored_data_is_bad(conn, resources) -> None:
         "no_duplicate_rows": True,
         "fetched_expected_data": True,
     }
-    # A bad row written behind the pipeline's back (e.g. a manual fix-up) survives a
-    # merge re-run of the window, and the check reports it.
-    conn.execute(
+    # A bad row written behind the pipeline's back (e.g. a manual fix-up) is refused
+    # by the schema (migration 010)...
+    bad_row = (
         "INSERT INTO price_history (time, item_id, provider_id, price_cents)"
-        " SELECT %s, min(item_id), 1, -5 FROM items",
-        (T0 + timedelta(seconds=1),),
+        " SELECT %s, min(item_id), 1, -5 FROM items"
     )
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(bad_row, (T0 + timedelta(seconds=1),))
+    # ...and where that constraint is missing, it survives a merge re-run of the
+    # window and the check counts it.
+    conn.execute("ALTER TABLE price_history DROP CONSTRAINT price_history_price_positive")
+    conn.execute(bad_row, (T0 + timedelta(seconds=1),))
     again = dg.materialize(
         raw, resources=resources, instance=instance, partition_key=key(T0), raise_on_error=False
     )

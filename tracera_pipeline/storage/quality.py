@@ -10,9 +10,26 @@ import psycopg
 PRICE_KEY = ("item_id", "provider_id", "time")
 
 
+def positive_price_enforced(conn: psycopg.Connection) -> bool:
+    """Whether a validated CHECK constraint of ``price_history`` refuses prices of
+    zero or less (migration 010): then no stored row has one."""
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint"
+        " WHERE conrelid = 'price_history'::regclass AND contype = 'c' AND convalidated"
+        " AND pg_get_expr(conbin, conrelid) = '(price_cents > 0)')"
+    ).fetchone()[0]
+
+
 def non_positive_prices(
     conn: psycopg.Connection, provider_id: int, start: datetime, end: datetime
 ) -> int:
+    """Rows of the provider in the window priced zero or less.
+
+    With the constraint validated the answer is 0 without reading the window (the
+    scan read the whole day's partition, ~0.1 s per 864,000 rows, in every raw
+    step); NOT VALID or dropped, the rows are counted."""
+    if positive_price_enforced(conn):
+        return 0
     return conn.execute(
         "SELECT count(*) FROM price_history"
         " WHERE provider_id = %s AND time >= %s AND time < %s AND price_cents <= 0",
