@@ -52,9 +52,7 @@ def test_non_positive_prices_are_refused_then_counted_once_nothing_refuses_them(
     )
 
 
-def test_history_with_bad_prices_keeps_the_constraint_unvalidated_and_counted(
-    conn, flavor
-) -> None:
+def test_history_with_bad_prices_keeps_the_constraint_unvalidated_and_counted(conn, flavor) -> None:
     """Migration 010 over a history holding a zero price: applied, but NOT VALID
     (nothing deleted), so the check keeps counting until the data is fixed."""
     load_synthetic(conn, flavor, T0, T0 + timedelta(hours=1), items=3, interval=600)
