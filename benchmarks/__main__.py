@@ -62,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--executor", choices=["multiprocess", "in_process"], help="TRACERA_EXECUTOR for fresh"
     )
+    parser.add_argument(
+        "--run-storage",
+        default="sqlite",
+        choices=["sqlite", "postgres"],
+        help="where backfill/memory record their runs: dagster dev's SQLite or the deployments'"
+        " PostgreSQL (a database of its own on --server)",
+    )
     parser.add_argument("--server", default=SERVER, help="libpq URL of the server (any database)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves it runs")
@@ -79,13 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     for flavor in _flavors(args.flavor, args.server):
         if "backfill" in wanted and "memory" not in wanted:
             figures[f"backfill/{flavor}"] = pipeline.backfill(
-                args.server, flavor, args.days, args.items
+                args.server, flavor, args.days, args.items, args.run_storage
             )
         if "memory" in wanted:
             # The backfill over 7 days and over --days, each in its own process.
             figures[f"memory/{flavor}"] = pipeline.memory(
-                args.server, flavor, args.items, (1, 2) if args.smoke else (7, args.days)
-            )
+                args.server, flavor, args.items, (1, 2) if args.smoke else (7, args.days),
+                args.run_storage,
+            )  # fmt: skip
         if "fresh" in wanted:
             from benchmarks import freshness
 

@@ -4,12 +4,15 @@ binary COPY of the same rows, downstream cost against table size, start-up."""
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +38,8 @@ from tracera_pipeline.storage.price_writer import write_price_window
 START = datetime(2026, 6, 1, tzinfo=UTC)  # a Monday
 MARKETS = list(SYNTHETIC_MARKETS)
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+EVENT_BATCH_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
+DEPLOYED_EVENT_BATCH_SIZE = "100"  # as docker-compose.yml and deploy/k8s/dagster.yaml set it
 
 
 def _url(server: str, database: str) -> str:
@@ -123,7 +128,47 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, object]:
+@contextmanager
+def _run_storage(server: str, kind: str) -> Iterator[dg.DagsterInstance]:
+    """Where the runs are recorded, on disk as a deployment records them (an
+    in-memory instance would keep every run's events in this process): ``sqlite``
+    (``dagster dev``'s default) or ``postgres`` (the compose and Kubernetes
+    deployments', dagster-postgres in its own database on ``server``)."""
+    with tempfile.TemporaryDirectory() as home:
+        if kind == "sqlite":
+            with dg.DagsterInstance.local_temp(home) as instance:
+                yield instance
+            return
+        database = "tracera_bench_dagster"
+        recreate_database(server, database)
+        params = psycopg.conninfo.conninfo_to_dict(server)
+        postgres_db = {
+            "hostname": params.get("host", "127.0.0.1"),
+            "port": int(params.get("port", 5432)),
+            "username": params.get("user", "postgres"),
+            "password": params.get("password", ""),
+            "db_name": database,
+            "scheme": "postgresql+psycopg2",  # as in docker/dagster.yaml
+        }
+        config = {"storage": {"postgres": {"postgres_db": postgres_db}}}
+        Path(home, "dagster.yaml").write_text(json.dumps(config))  # JSON is YAML
+        # The deployments' event batching too (docker-compose.yml, deploy/k8s).
+        batch = os.environ.get(EVENT_BATCH_VARIABLE)
+        os.environ[EVENT_BATCH_VARIABLE] = DEPLOYED_EVENT_BATCH_SIZE
+        try:
+            with dg.DagsterInstance.from_config(home) as instance:
+                yield instance
+        finally:
+            if batch is None:
+                os.environ.pop(EVENT_BATCH_VARIABLE)
+            else:
+                os.environ[EVENT_BATCH_VARIABLE] = batch
+            drop_database(server, database)
+
+
+def backfill(
+    server: str, flavor: Flavor, days: int, items: int, run_storage: str = "sqlite"
+) -> dict[str, object]:
     """Every asset over ``days`` × ``items`` × 3 simulated markets, one run per 24
     partitions (what BackfillPolicy.multi_run(24) plans), in process.
 
@@ -142,9 +187,7 @@ def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, ob
         raw_write = {"seconds": 0.0, "rows": 0}
         overhead = 0.0
         started = time.perf_counter()
-        # Runs recorded on disk (SQLite), as a deployment records them: an in-memory
-        # instance would keep every run's events in this process and grow with the range.
-        with tempfile.TemporaryDirectory() as home, dg.DagsterInstance.local_temp(home) as instance:
+        with _run_storage(server, run_storage) as instance:
             for day in range(days):
                 first = START + timedelta(days=day)
                 tags = {
@@ -192,19 +235,23 @@ def backfill(server: str, flavor: Flavor, days: int, items: int) -> dict[str, ob
         "writer_alone_rows_per_second": round(reference["writer"]),
         "raw_write_ratio": round(write_rate / reference["writer"], 3),
         "raw_step_share_outside_write": round(1 - raw_write["seconds"] / raw_steps, 3),
+        "run_storage": run_storage,
         "run_overhead_seconds": round(overhead / days, 2),
         "peak_rss_mib": round(peak_rss),
         "step_seconds": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
     }
 
 
-def memory(server: str, flavor: Flavor, items: int, ranges: tuple[int, ...]) -> dict[str, object]:
+def memory(
+    server: str, flavor: Flavor, items: int, ranges: tuple[int, ...], run_storage: str = "sqlite"
+) -> dict[str, object]:
     """The backfill over each range, each in a fresh interpreter (peak RSS is per
     process): its figures, and how far the peaks are apart."""
     runs: dict[str, object] = {}
     for days in ranges:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             command = [sys.executable, "-m", "benchmarks", "backfill", "--flavor", flavor.value]
+            command += ["--run-storage", run_storage]
             command += ["--days", str(days), "--items", str(items), "--json", out.name]
             subprocess.run(command, check=True, capture_output=True)
             runs[f"{days}d"] = json.loads(Path(out.name).read_text())[f"backfill/{flavor.value}"]

@@ -164,6 +164,8 @@ def test_instance_settings_come_from_the_environment_of_every_dagster_process() 
         volumes |= {v for v in services[name]["volumes"] if v.endswith(f":{logs_dir}")}
     # One named volume: what run workers write in user-code, the webserver shows.
     assert len(volumes) == 1 and volumes.pop().split(":")[0] in _compose()["volumes"]
+    # Run workers start from the code server: it batches their asset events.
+    assert int(services["user-code"]["environment"]["DAGSTER_EVENT_BATCH_SIZE"]) > 1
 
 
 def test_instance_files_pass_dagsters_validation() -> None:

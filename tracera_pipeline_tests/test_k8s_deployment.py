@@ -40,6 +40,8 @@ def test_the_k8s_instance_file_passes_dagsters_and_dagster_k8s_validation() -> N
     )
     logs = _class_data(config["compute_logs"]).rehydrate(ComputeLogManager)
     assert isinstance(logs, ComputeLogManager)
+    # Run and step pods batch their asset events into the PostgreSQL event log.
+    assert "DAGSTER_EVENT_BATCH_SIZE=100" in launcher["config"]["env_vars"]
     # The limits that keep provider rate limits across pods and nodes.
     assert config["concurrency"]["pools"]["default_limit"] == 1
     assert config["run_monitoring"]["enabled"] and config["run_retries"]["enabled"]
