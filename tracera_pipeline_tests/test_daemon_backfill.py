@@ -1,15 +1,17 @@
 """Backfills propagate through the real daemon: a backfill of only the provider
 assets, launched through the webserver's GraphQL API (by `tracera-pipeline
 backfill`), ends with every downstream partition of exactly that range
-materialized by the downstream automation — no further click.
+materialized by the downstream automation — no further click. Once with runs in
+SQLite (``dagster dev``), once in PostgreSQL with the deployments' batched asset
+events.
 
 Deselect with ``-m "not deployment"`` (about a minute and a half on two cores).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -52,6 +54,35 @@ def pipeline_db() -> Iterator[str]:
         _drop(name)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def run_storage(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Where the instance records runs, and the environment that goes with it:
+    ``dagster dev``'s SQLite, or the deployments' PostgreSQL with their batching of
+    asset events (docker-compose.yml, deploy/k8s)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    server = psycopg.conninfo.conninfo_to_dict(SERVER_URL)
+    host = str(server.get("host") or "127.0.0.1")
+    if host.startswith("/"):
+        pytest.skip(f"the test server listens on a socket ({host}); dagster-postgres needs TCP")
+    name = f"tracera_test_{RUN_ID}_dagster_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    postgres_db = {
+        "hostname": host,
+        "port": int(server.get("port") or 5432),
+        "username": str(server.get("user") or "postgres"),
+        "password": str(server.get("password") or ""),
+        "db_name": name,
+        "scheme": "postgresql+psycopg2",  # as docker/dagster.yaml names it
+    }
+    try:
+        yield {"storage": json.dumps({"postgres": {"postgres_db": postgres_db}})}
+    finally:
+        _drop(name)
+
+
 def _materialized(key: list[str]) -> set[str]:
     """Read from the temporary instance (DAGSTER_HOME, set by the test)."""
     with dg.DagsterInstance.get() as instance:
@@ -59,12 +90,15 @@ def _materialized(key: list[str]) -> set[str]:
 
 
 def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
-    pipeline_db, redis_prefix, tmp_path, monkeypatch
+    pipeline_db, run_storage, redis_prefix, tmp_path, monkeypatch
 ) -> None:
     home = tmp_path / "dagster_home"  # a temporary instance with the project's settings
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    instance_file = (REPO_ROOT / "dagster.yaml").read_text()
+    if "storage" in run_storage:  # JSON is YAML: one more top-level key
+        instance_file += f"\nstorage: {run_storage['storage']}\n"
+    (home / "dagster.yaml").write_text(instance_file)
     # Create the instance's SQLite storage here: a webserver and a daemon starting
     # together on an empty home race to create it ("table alembic_version already
     # exists", the daemon exits).
@@ -84,6 +118,8 @@ def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
         TRACERA_EXECUTOR="in_process",
         PYTHONUNBUFFERED="1",
     )
+    if "storage" in run_storage:
+        env["DAGSTER_EVENT_BATCH_SIZE"] = "100"  # as the deployments set it
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     location = ("-m", "tracera_pipeline.definitions")
@@ -101,6 +137,9 @@ def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
         assert "6/6 asset partitions materialized" in cli.stdout  # 3 hours x 2 markets
         for market in MARKETS:
             assert _materialized(["raw", "prices", market]) == set(RANGE)
+        with dg.DagsterInstance.get() as instance:
+            storage = type(instance.event_log_storage).__name__
+        assert storage == ("PostgresEventLogStorage" if run_storage else "SqliteEventLogStorage")
 
         def downstream_done() -> bool | None:
             missing = [k for k in DOWNSTREAM if _materialized(k) != set(RANGE)]
