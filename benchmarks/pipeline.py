@@ -61,6 +61,14 @@ def _resources(url: str, flavor: Flavor, items: int, prefix: str) -> dict[str, o
     }
 
 
+def _forget_keys(redis: RedisResource) -> None:
+    """The run's Redis keys (latest prices, rankings) go with its database."""
+    client = redis.client()
+    keys = list(client.scan_iter(match=f"{redis.key_prefix}*", count=5000))
+    for start in range(0, len(keys), 5000):
+        client.delete(*keys[start : start + 5000])
+
+
 def _references(server: str, flavor: Flavor, days: int, items: int) -> dict[str, float]:
     """Rows/s of ``COPY price_history FROM 'file' (FORMAT binary)`` of the same rows,
     into a freshly migrated database of the same flavour (the reference), and of the
@@ -222,6 +230,7 @@ def backfill(
         rows = days * 24 * 12 * items * len(MARKETS)
     finally:
         drop_database(server, database)
+        _forget_keys(resources["redis"])
     reference = _references(server, flavor, days, items)
     raw_steps = sum(v for k, v in steps.items() if k in MARKETS)
     write_rate = raw_write["rows"] / raw_write["seconds"]
