@@ -34,6 +34,7 @@ import redis
 
 from benchmarks.copy_writer import drop_database, recreate_database
 from benchmarks.pipeline import write_history
+from benchmarks.serving import clear_prefix
 from tracera_pipeline.cache.redis_cache import PriceCache
 from tracera_pipeline.config import REPO_ROOT
 from tracera_pipeline.defs.resources import PostgresResource
@@ -296,8 +297,7 @@ def fresh(
     finally:
         if http is not None:
             http.shutdown()
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
+        clear_prefix(client, prefix)
         drop_database(server, database)
         if not os.environ.get("BENCH_KEEP_WORKDIR"):
             shutil.rmtree(workdir, ignore_errors=True)

@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.copy_writer import drop_database, recreate_database, write_copy_file
+from benchmarks.serving import clear_prefix
 from tracera_pipeline.analytics.spreads import refresh_spreads
 from tracera_pipeline.analytics.volatility import WINDOWS, compute_volatility
 from tracera_pipeline.definitions import build_assets
@@ -59,14 +60,6 @@ def _resources(url: str, flavor: Flavor, items: int, prefix: str) -> dict[str, o
         "market": MarketDataResource(synthetic_items=items),
         "pricing": PricingResource(),
     }
-
-
-def _forget_keys(redis: RedisResource) -> None:
-    """The run's Redis keys (latest prices, rankings) go with its database."""
-    client = redis.client()
-    keys = list(client.scan_iter(match=f"{redis.key_prefix}*", count=5000))
-    for start in range(0, len(keys), 5000):
-        client.delete(*keys[start : start + 5000])
 
 
 def _references(server: str, flavor: Flavor, days: int, items: int) -> dict[str, float]:
@@ -230,7 +223,8 @@ def backfill(
         rows = days * 24 * 12 * items * len(MARKETS)
     finally:
         drop_database(server, database)
-        _forget_keys(resources["redis"])
+        redis = resources["redis"]  # its keys go with the database
+        clear_prefix(redis.client(), redis.key_prefix)
     reference = _references(server, flavor, days, items)
     raw_steps = sum(v for k, v in steps.items() if k in MARKETS)
     write_rate = raw_write["rows"] / raw_write["seconds"]

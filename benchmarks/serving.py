@@ -41,7 +41,7 @@ def redis_warm(redis_url: str, items: int = 30_000) -> dict[str, object]:
         for window in ("1h", "24h", "7d"):
             cache.replace_ranking(window, scores, T)
         pipelined = time.perf_counter() - started
-        _clear(client, prefix)
+        clear_prefix(client, prefix)
         started = time.perf_counter()
         for price in prices:  # the reference: one round trip per key
             client.set(cache.latest_price_key(price.item_id), price.to_json(), ex=7200)
@@ -50,7 +50,7 @@ def redis_warm(redis_url: str, items: int = 30_000) -> dict[str, object]:
                 client.zadd(cache.ranking_key(window), {str(item): score})
         one_by_one = time.perf_counter() - started
     finally:
-        _clear(client, prefix)
+        clear_prefix(client, prefix)
         client.close()
     return {
         "items": items,
@@ -60,7 +60,8 @@ def redis_warm(redis_url: str, items: int = 30_000) -> dict[str, object]:
     }
 
 
-def _clear(client: redis.Redis, prefix: str) -> None:
+def clear_prefix(client: redis.Redis, prefix: str) -> None:
+    """Delete every key under ``prefix``, 5,000 per call."""
     keys = list(client.scan_iter(match=prefix + "*", count=5000))
     for start in range(0, len(keys), 5000):
         client.delete(*keys[start : start + 5000])
@@ -135,4 +136,4 @@ def portfolios(server: str, portfolios: int = 10_000, holdings: int = 20) -> dic
     }
 
 
-__all__ = ["pl", "portfolios", "redis_warm"]
+__all__ = ["clear_prefix", "pl", "portfolios", "redis_warm"]
