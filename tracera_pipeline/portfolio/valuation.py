@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from tracera_pipeline.analytics.reference import (
     ReferencePolicy,
     latest_market_prices,
     reference_prices,
 )
-from tracera_pipeline.storage.queries import compose
+from tracera_pipeline.storage.queries import compose, load_sql
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,22 @@ class SnapshotResult:
     items_priced: int
     # holdings' items priced by each market (or "median")
     priced_by: dict[str, int] = field(default_factory=dict)
+
+
+def _snapshot_statement(markets: list[str]) -> sql.Composed:
+    """``sql/snapshot.sql`` with a holdings count per market among ``markets`` (the
+    markets that priced something at the snapshot's time)."""
+    columns = [sql.Identifier(f"priced_{n}") for n in range(len(markets))]
+    counts = sql.SQL("").join(
+        sql.SQL(", count(*) FILTER (WHERE r.market = {}) AS {}").format(sql.Literal(m), c)
+        for m, c in zip(markets, columns, strict=True)
+    )
+    pairs = sql.SQL(", ").join(
+        sql.SQL("{}::text, nullif(m.{}, 0)").format(sql.Literal(m), c)
+        for m, c in zip(markets, columns, strict=True)
+    )
+    text = load_sql(str(Path(__file__).parent), "snapshot.sql")
+    return sql.SQL(text).format(priced_counts=counts, priced_by=pairs)
 
 
 def held_items(conn: psycopg.Connection) -> list[int]:
@@ -55,8 +73,9 @@ def snapshot_portfolios(
                 "observed": refs.get_column("time").to_list(),
             },
         )
+        markets = sorted(set(refs.get_column("market").to_list()))
         portfolios = conn.execute(
-            compose(__file__, "snapshot.sql"), {"at": at, "rule": policy.describe()}
+            _snapshot_statement(markets), {"at": at, "rule": policy.describe()}
         ).rowcount
     priced_by = refs.group_by("market").len().sort("market").iter_rows()
     return SnapshotResult(portfolios, refs.height, dict(priced_by))
