@@ -31,6 +31,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import redis
+from dagster._core.scheduler.instigation import InstigatorType
 
 from benchmarks.copy_writer import drop_database, recreate_database
 from benchmarks.pipeline import write_history
@@ -42,6 +43,7 @@ from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS, SyntheticMar
 from tracera_pipeline_tests.dagster_processes import processes, wait_for
 
 MARKETS = [*SYNTHETIC_MARKETS, "skinport"]
+INGEST_SCHEDULE = "ingest_current_window"
 
 
 def _seed(url: str, flavor: str, items: int, days: int, until: datetime) -> None:
@@ -138,6 +140,26 @@ class _Listener:
         self._stop.set()
         self._thread.join()
         self._pubsub.close()
+
+
+def _schedule_started(home: Path) -> float | None:
+    """When the daemon began running the ingestion schedule (its state's start): a
+    schedule that is on by default gets its state at the daemon's first scheduler
+    iteration, and ticks before that never run, so the benchmark waits for it
+    before it picks the first tick (once it picked a minute the daemon was not up for
+    yet and waited 240 s for a run that could not come)."""
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:
+        for state in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE):
+            if state.instigator_name == INGEST_SCHEDULE:
+                return state.instigator_data.start_timestamp
+    return None
+
+
+def _first_tick(started_at: float) -> datetime:
+    """The first whole minute after the schedule started, at least 5 s after it."""
+    moment = datetime.fromtimestamp(started_at + 5, UTC)
+    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 def _ingest_run(home: Path, tick: datetime) -> dg.DagsterRun | None:
@@ -241,6 +263,7 @@ def fresh(
     home.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     http = None
+    keep = bool(os.environ.get("BENCH_KEEP_WORKDIR"))
     try:
         now = datetime.now(UTC)
         _seed(url, flavor, items, history_days, now.replace(minute=0, second=0, microsecond=0))
@@ -272,8 +295,13 @@ def fresh(
         results = []
         with processes(workdir, env) as procs:
             procs.start("daemon", "dagster-daemon", "run", "-m", "tracera_pipeline.definitions")
-            started = datetime.now(UTC)
-            first = started.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            started_at = wait_for(
+                "the daemon's first scheduler iteration",
+                lambda: _schedule_started(home),
+                procs,
+                timeout=120,
+            )
+            first = _first_tick(started_at)
             for n in range(ticks):
                 tick = first + timedelta(minutes=n)
                 if n == 1:
@@ -294,12 +322,17 @@ def fresh(
             reader.join()
         for result in results:
             result["runs"] = _breakdown(home, datetime.fromisoformat(result["tick"]))
+    except BaseException:
+        # The daemon's whole log, the run workers' and the instance, for the cause.
+        keep = True
+        print(f"fresh/{flavor} failed: logs and DAGSTER_HOME kept in {workdir}")
+        raise
     finally:
         if http is not None:
             http.shutdown()
         clear_prefix(client, prefix)
         drop_database(server, database)
-        if not os.environ.get("BENCH_KEEP_WORKDIR"):
+        if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     steady = [max(r["latency_s"].values()) for r in results[1:]] or [0.0]
     return {

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tracera_pipeline.analytics import volatility
 from tracera_pipeline.analytics.volatility import (
     WINDOWS,
     compute_volatility,
@@ -126,3 +127,21 @@ def test_whole_days_inside_a_segment_are_read_from_the_24h_buckets() -> None:
     run = plan_scan(WINDOWS["7d"], [T0 + timedelta(hours=h) for h in range(1, 25)])
     covered = sum((e - s) / timedelta(hours=1) for s, e in run.hour_spans) + 24 * len(run.days)
     assert covered == 2 * 7 * 24 + 23 and len(run.days) == 12
+
+
+def test_blocks_of_items_give_the_rows_of_one_block(conn, flavor, monkeypatch) -> None:
+    """A catalogue computed a few items at a time (bounded memory) writes exactly the
+    rows computed in one block, whatever the block boundaries."""
+    _load(conn, flavor)
+    as_of = [T0 + timedelta(hours=h) for h in range(1, 25)]
+    query = f"SELECT window_name, as_of, item_id, provider_id, {METRICS} FROM item_volatility"
+    results = {}
+    for rows in (volatility.BLOCK_ROWS, 60):  # 60: one item per block here
+        monkeypatch.setattr(volatility, "BLOCK_ROWS", rows)
+        plan = plan_scan(WINDOWS["7d"], as_of)
+        blocks = volatility.item_blocks(conn, plan)
+        written = sum(compute_volatility(conn, window, as_of) for window in WINDOWS.values())
+        results[len(blocks)] = (written, sorted(conn.execute(query).fetchall()))
+    (one, (written_whole, whole)), (many, (written_split, split)) = sorted(results.items())
+    assert one == 1 and many == 4  # the catalogue: 4 items, one per block
+    assert split == whole and written_split == written_whole == len(whole) > 0

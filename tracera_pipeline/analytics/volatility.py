@@ -4,36 +4,36 @@ For a window W (1h, 24h, 7d) and an as-of time T, every metric is computed over
 the samples in ``[T − W, T)`` — a trailing window that slides with T, not a
 calendar bucket — so all three windows have values as soon as they hold two
 samples. The metrics come from the 1h aggregates (count and sums combine
-exactly); see ``sql/volatility.sql`` for the formulas.
+exactly; whole days from the 24h ones): ``volatility_plan`` says which buckets
+are read, ``volatility_sums`` computes them (formulas in ``window_metrics``).
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import psycopg
 
-from tracera_pipeline.storage.aggregates import BUCKET_ORIGIN, bucket_ceil
-from tracera_pipeline.storage.queries import compose
+from tracera_pipeline.analytics.volatility_plan import (
+    WINDOWS,
+    ScanPlan,
+    VolatilityWindow,
+    plan_scan,
+)
+from tracera_pipeline.analytics.volatility_sums import (
+    read_segments,
+    segment_params,
+    window_metrics,
+    write_metrics,
+)
 
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
+__all__ = ["WINDOWS", "RankedItem", "VolatilityWindow", "compute_volatility", "plan_scan"]
 
-
-@dataclass(frozen=True)
-class VolatilityWindow:
-    name: str
-    width: timedelta
-
-
-WINDOWS = {
-    "1h": VolatilityWindow("1h", timedelta(hours=1)),
-    "24h": VolatilityWindow("24h", timedelta(hours=24)),
-    "7d": VolatilityWindow("7d", timedelta(days=7)),
-}
+# Bucket rows read per block of items: the block's segments and metrics are held
+# in memory (~150 bytes a row), so a catalogue of any size is computed in bounded
+# memory (~60 MB a window) — one block for a few thousand series.
+BLOCK_ROWS = 400_000
 
 
 @dataclass(frozen=True)
@@ -46,54 +46,17 @@ class RankedItem:
     mean_cents: float
 
 
-@dataclass(frozen=True)
-class ScanPlan:
-    """What one computation reads: ``points`` (where running sums are read), the
-    price_1h hour spans ``[start, end)`` and the whole days taken from price_24h."""
-
-    points: list[datetime]
-    hour_spans: list[tuple[datetime, datetime]]
-    days: list[datetime]
-
-    @property
-    def hours(self) -> list[datetime]:
-        """Every hour of the spans (the buckets read from price_1h)."""
-        hours = []
-        for start, end in self.hour_spans:
-            hour = start
-            while hour < end:
-                hours.append(hour)
-                hour += HOUR
-        return hours
-
-    def point_of(self, last_hour: datetime) -> datetime:
-        """The point ending the segment that holds ``last_hour``: the first at or after it."""
-        return self.points[bisect.bisect_left(self.points, last_hour)]
-
-
-def plan_scan(window: VolatilityWindow, as_of: list[datetime]) -> ScanPlan:
-    """Hours from ``min(as_of) - 2W`` up to ``max(as_of)``, in segments ending at the
-    points; a UTC day lying whole inside one segment is read as its one 24h bucket
-    (24 rows fewer per series: the 7d window of a single as-of reads ~100 rows per
-    series instead of 336). Its sums equal the hours' exactly (price_24h adds them)."""
-    points = sorted({moment - HOUR - k * window.width for moment in as_of for k in range(3)})
-    lo, hi = min(as_of) - 2 * window.width, max(as_of)
-    days: list[datetime] = []
-    for previous, point in itertools.pairwise(points):
-        first = max(previous + HOUR, lo)  # the segment's hours: [first, point + 1h)
-        day = bucket_ceil(first, DAY)
-        while day + DAY <= point + HOUR:
-            days.append(day)
-            day += DAY
-    spans: list[tuple[datetime, datetime]] = []
-    start = lo
-    for day in days:
-        if start < day:
-            spans.append((start, day))
-        start = day + DAY
-    if start < hi:
-        spans.append((start, hi))
-    return ScanPlan(points, spans, days)
+def item_blocks(conn: psycopg.Connection, plan: ScanPlan) -> list[range]:
+    """Ranges of item ids holding about ``BLOCK_ROWS`` bucket rows each, at worst
+    (every market tracking every item)."""
+    low, high, markets = conn.execute(
+        "SELECT min(item_id), max(item_id), (SELECT count(*) FROM providers) FROM items"
+    ).fetchone()
+    if low is None:
+        return []
+    per_item = max(1, (len(plan.hours) + len(plan.days)) * max(1, markets))
+    step = max(1, BLOCK_ROWS // per_item)
+    return [range(start, min(start + step, high + 1)) for start in range(low, high + 1, step)]
 
 
 def compute_volatility(
@@ -101,37 +64,25 @@ def compute_volatility(
 ) -> int:
     """Replace the metrics of ``window`` at each ``as_of`` (hour boundaries); rows written.
 
-    Reads price_1h and, for whole days, price_24h: refresh both first."""
+    Reads price_1h and, for whole days, price_24h: refresh both first. One
+    transaction, a block of items at a time."""
     if not as_of:
         return 0
     plan = plan_scan(window, as_of)
-    hours = plan.hours
-    lo = min(as_of) - 2 * window.width
+    params = segment_params(window, as_of, plan)
+    written = 0
     with conn.transaction():
-        # One pass of hash aggregates and sorts: JIT compilation (~0.3-1 s) would
-        # cost more than it saves. The aggregate keeps numeric sums per series and
-        # point (~1 kB each): with the default 4 MB it spilled to disk from ~4,000
-        # series on.
+        # JIT compilation (~0.3-1 s) would cost more than it saves on these scans.
         conn.execute("SET LOCAL jit = off")
-        conn.execute("SET LOCAL work_mem = '256MB'")
         conn.execute(
             "DELETE FROM item_volatility WHERE window_name = %s AND as_of = ANY(%s)",
             (window.name, as_of),
         )
-        cursor = conn.execute(
-            compose(__file__, "volatility.sql"),
-            {
-                "window": window.name,
-                "as_of": as_of,
-                "hours": hours,
-                "hour_points": [plan.point_of(hour) for hour in hours],
-                "days": plan.days,
-                "day_points": [plan.point_of(day + DAY - HOUR) for day in plan.days],
-                "t_ref": int((lo - BUCKET_ORIGIN).total_seconds()),
-                "width": window.width,
-            },
-        )
-        return cursor.rowcount
+        for items in item_blocks(conn, plan):
+            metrics = window_metrics(read_segments(conn, params, items), window, as_of, plan)
+            write_metrics(conn, metrics)
+            written += metrics.height
+    return written
 
 
 def top_volatile(
