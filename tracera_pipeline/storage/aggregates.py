@@ -66,6 +66,11 @@ def _refresh_native(
     )
     with conn.transaction():
         _lock(conn, level.table)
+        # A day of raw rows groups into ~72,000 buckets per 3,000 series, with numeric
+        # sums: with the default 4 MB the hash aggregate spilled 40 MB to disk in 9
+        # batches (its time 0.8 -> 0.4 s). JIT compiles for longer than it saves here.
+        conn.execute("SET LOCAL work_mem = '256MB'")
+        conn.execute("SET LOCAL jit = off")
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE bucket >= %s AND bucket < %s").format(
                 sql.Identifier(level.table)
