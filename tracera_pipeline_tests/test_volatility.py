@@ -136,8 +136,8 @@ def test_blocks_of_items_give_the_rows_of_one_block(conn, flavor, monkeypatch) -
     as_of = [T0 + timedelta(hours=h) for h in range(1, 25)]
     query = f"SELECT window_name, as_of, item_id, provider_id, {METRICS} FROM item_volatility"
     results = {}
-    for rows in (volatility.BLOCK_ROWS, 60):  # 60: one item per block here
-        monkeypatch.setattr(volatility, "BLOCK_ROWS", rows)
+    for rows in (volatility.BLOCK_SEGMENTS, 60):  # 60: one item per block here
+        monkeypatch.setattr(volatility, "BLOCK_SEGMENTS", rows)
         plan = plan_scan(WINDOWS["7d"], as_of)
         blocks = volatility.item_blocks(conn, plan)
         written = sum(compute_volatility(conn, window, as_of) for window in WINDOWS.values())

@@ -53,6 +53,12 @@ class ScanPlan:
                 hour += HOUR
         return hours
 
+    @property
+    def segments(self) -> int:
+        """Segments per series at most: one per point with a bucket read before it."""
+        ends = {self.point_of(hour) for hour in self.hours}
+        return len(ends | {self.point_of(day + DAY - HOUR) for day in self.days})
+
     def point_of(self, last_hour: datetime) -> datetime:
         """The point ending the segment that holds ``last_hour``: the first at or after it."""
         return self.points[bisect.bisect_left(self.points, last_hour)]

@@ -1,5 +1,5 @@
 """One block of items' volatility: PostgreSQL sums the segments
-(``sql/volatility_segments.sql``), numpy takes the running sums at the points and
+(``sql/volatility_*.sql``), numpy takes the running sums at the points and
 the metrics, and the rows go back by binary COPY.
 
 The same in one SQL statement (window sums over a sort of every segment and
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -20,8 +21,14 @@ from psycopg import sql
 
 from tracera_pipeline.analytics.volatility_plan import DAY, HOUR, ScanPlan, VolatilityWindow
 from tracera_pipeline.storage.aggregates import BUCKET_ORIGIN
-from tracera_pipeline.storage.binary_copy import Column, decode_rows, iter_copy_payload
-from tracera_pipeline.storage.queries import compose
+from tracera_pipeline.storage.binary_copy import (
+    HEADER,
+    TRAILER,
+    Column,
+    decode_rows,
+    iter_copy_payload,
+)
+from tracera_pipeline.storage.queries import load_sql
 
 SUMS = ("n", "sx", "sxx", "st", "stt", "stx")
 _SEGMENT_COLUMNS = (
@@ -51,36 +58,58 @@ _COPY_STORED = sql.SQL("COPY item_volatility ({}) FROM STDIN (FORMAT binary)").f
 )
 
 
-def segment_params(window: VolatilityWindow, as_of: list[datetime], plan: ScanPlan) -> dict:
-    """The parameters of ``sql/volatility_segments.sql`` but the item range: each
-    hour and whole day read, the point (index into ``plan.points``) whose segment
-    holds it, and whether it is that segment's only bucket."""
+def segment_params(window: VolatilityWindow, as_of: list[datetime], plan: ScanPlan) -> list[dict]:
+    """The parameters of the segment queries but the item range: the hours and whole
+    days read with the point (index into ``plan.points``) whose segment holds each,
+    split into segments of one bucket and wider ones (each a query of its own)."""
     index = {point: n for n, point in enumerate(plan.points)}
-    hour_points = [index[plan.point_of(hour)] for hour in plan.hours]
-    day_points = [index[plan.point_of(day + DAY - HOUR)] for day in plan.days]
-    buckets = collections.Counter(hour_points + day_points)  # per segment
-    lo = min(as_of) - 2 * window.width
-    return {
-        "hours": plan.hours,
-        "hour_points": hour_points,
-        "hour_alone": [buckets[point] == 1 for point in hour_points],
-        "days": plan.days,
-        "day_points": day_points,
-        "day_alone": [buckets[point] == 1 for point in day_points],
-        "t_ref": int((lo - BUCKET_ORIGIN).total_seconds()),
-    }
+    hours = [(hour, index[plan.point_of(hour)]) for hour in plan.hours]
+    days = [(day, index[plan.point_of(day + DAY - HOUR)]) for day in plan.days]
+    buckets = collections.Counter(point for _, point in hours + days)  # per segment
+    t_ref = int((min(as_of) - 2 * window.width - BUCKET_ORIGIN).total_seconds())
+    queries = []
+    for name, single in (
+        ("volatility_single_buckets.sql", True),
+        ("volatility_wide_segments.sql", False),
+    ):
+        chosen_hours = [(h, p) for h, p in hours if (buckets[p] == 1) == single]
+        chosen_days = [(d, p) for d, p in days if (buckets[p] == 1) == single]
+        if chosen_hours or chosen_days:
+            queries.append(
+                {
+                    "statement": name,
+                    "hours": [h for h, _ in chosen_hours],
+                    "hour_points": [p for _, p in chosen_hours],
+                    "days": [d for d, _ in chosen_days],
+                    "day_points": [p for _, p in chosen_days],
+                    "t_ref": t_ref,
+                }
+            )
+    return queries
 
 
-def read_segments(conn: psycopg.Connection, params: dict, items: range) -> pl.DataFrame:
+def _statement(name: str) -> sql.Composed:
+    here = str(Path(__file__).parent)
+    buckets = sql.SQL(load_sql(here, "volatility_buckets.sql"))
+    return sql.SQL(load_sql(here, name)).format(buckets=buckets)
+
+
+def read_segments(conn: psycopg.Connection, queries: list[dict], items: range) -> pl.DataFrame:
     """Per series of ``items`` and point, the sums of the segment ending there, times
     re-based to t − r (r = min(as_of) − 2W, the start of the scanned range)."""
-    statement = compose(__file__, "volatility_segments.sql")
-    data = bytearray()  # one buffer: a list of the rows' messages would double the peak
+    frames = []
     bounds = {"items_from": items.start, "items_to": items.stop}
-    with conn.cursor() as cur, cur.copy(statement, {**params, **bounds}) as copy:
-        for block in copy:
-            data += block
-    return decode_rows(data, _SEGMENT_COLUMNS)
+    for query in queries:
+        params = {k: v for k, v in query.items() if k != "statement"}
+        data = bytearray()  # one buffer: a list of the rows' messages would double the peak
+        with (
+            conn.cursor() as cur,
+            cur.copy(_statement(query["statement"]), {**params, **bounds}) as copy,
+        ):
+            for block in copy:
+                data += block
+        frames.append(decode_rows(data, _SEGMENT_COLUMNS))
+    return pl.concat(frames) if frames else decode_rows(HEADER + TRAILER, _SEGMENT_COLUMNS)
 
 
 def window_metrics(
