@@ -34,7 +34,7 @@ __all__ = ["WINDOWS", "RankedItem", "VolatilityWindow", "compute_volatility", "p
 # (~150 bytes a segment), so a catalogue of any size is computed in bounded memory
 # (~60 MB a window). Blocks are kept few: each block's scan visits the pages of
 # every hour again (a price_1h page holds every item's rows of its hour).
-BLOCK_SEGMENTS = 400_000
+BLOCK_SEGMENTS = 100_000
 
 
 @dataclass(frozen=True)

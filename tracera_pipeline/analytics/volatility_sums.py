@@ -134,31 +134,26 @@ def window_metrics(
       trend = least-squares slope of price on time, (NΣtx − ΣtΣx)/(NΣt² − (Σt)²) per hour
     """
     moments = sorted(set(as_of))
-    points = len(plan.points)
-    rows = segments.sort("item_id", "provider_id", "point").with_columns(
-        series=pl.struct("item_id", "provider_id").rank("dense").cast(pl.Int64) - 1
-    )
-    # Running sums per series, each summed on its own (one running sum over every
-    # series, less the sum before the series, would lose digits to the others).
-    running = rows.select(pl.col(SUMS).cum_sum().over("series"))
-    series = rows.get_column("series").to_numpy()
-    keys = series * points + rows.get_column("point").to_numpy()  # ascending
-    first = rows.unique("series", keep="first", maintain_order=True)
-    count = first.height
+    # Each series' segment sums on a grid of its points (a segment per point at
+    # most), so the running sums are a cumulative sum along each series' own row:
+    # exact per series, where one running sum over every series would lose digits.
+    item = segments.get_column("item_id").to_numpy()
+    provider = segments.get_column("provider_id").to_numpy()
+    keys, series = np.unique(item.astype(np.int64) << 16 | provider, return_inverse=True)
+    grid = np.zeros((len(SUMS), len(keys), len(plan.points)))
+    grid[:, series, segments.get_column("point").to_numpy()] = segments.select(SUMS).to_numpy().T
+    running = np.cumsum(grid, axis=2, out=grid)
 
-    def probe(kind: int) -> dict[str, np.ndarray]:
-        """C(T − 1h − kind·W) per series and as-of (series-major), 0 where nothing
-        precedes: the last segment of the series at or before that point."""
-        at = np.array([plan.points.index(t - HOUR - kind * window.width) for t in moments])
-        wanted = (np.arange(count)[:, None] * points + at[None, :]).ravel()
-        found = np.searchsorted(keys, wanted, side="right") - 1
-        ok = (found >= 0) & (series[np.maximum(found, 0)] == wanted // points)
-        picked = np.maximum(found, 0)
-        return {c: np.where(ok, running.get_column(c).to_numpy()[picked], 0.0) for c in SUMS}
+    def at(kind: int) -> np.ndarray:
+        """C(T − 1h − kind·W) per sum, series and as-of."""
+        return running[:, :, [plan.points.index(t - HOUR - kind * window.width) for t in moments]]
 
-    now, start, previous = probe(0), probe(1), probe(2)
-    n, sx, sxx, st, stt, stx = (now[c] - start[c] for c in SUMS)
-    n_prev, sx_prev = start["n"] - previous["n"], start["sx"] - previous["sx"]
+    now, start, previous = at(0), at(1), at(2)
+    n, sx, sxx, st, stt, stx = (now[k] - start[k] for k in range(len(SUMS)))
+    n_prev, sx_prev = start[0] - previous[0], start[1] - previous[1]
+    n, sx, sxx, st, stt, stx, n_prev, sx_prev = (
+        a.ravel() for a in (n, sx, sxx, st, stt, stx, n_prev, sx_prev)
+    )  # series-major, as-of minor
     keep = n >= 2
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = sx / n
@@ -168,13 +163,13 @@ def window_metrics(
         slope = np.where(spread > 0, (n * stx - st * sx) / spread * 3600, np.nan)
         pct = np.where(mean_prev > 0, (mean - mean_prev) / mean_prev * 100, np.nan)
         cov = np.where(mean > 0, sigma / mean, np.nan)
-    per_series = np.repeat(np.arange(count), len(moments))[keep]
-    per_moment = np.tile(np.arange(len(moments)), count)[keep]
+    per_series = np.repeat(keys, len(moments))[keep]
+    per_moment = np.tile(np.arange(len(moments)), len(keys))[keep]
     metrics = pl.DataFrame(
         {
             "as_of": pl.Series(moments, dtype=pl.Datetime("us", "UTC")).gather(per_moment),
-            "item_id": first.get_column("item_id").to_numpy()[per_series],
-            "provider_id": first.get_column("provider_id").to_numpy()[per_series].astype(np.int16),
+            "item_id": (per_series >> 16).astype(np.int32),
+            "provider_id": (per_series & 0xFFFF).astype(np.int16),
             "samples": n[keep].astype(np.int64),
             "mean_cents": mean[keep],
             "stddev_cents": sigma[keep],

@@ -1,5 +1,6 @@
 """``analytics/item_volatility`` and ``analytics/market_spreads``."""
 
+import ctypes
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +30,16 @@ from tracera_pipeline.defs.resources import PostgresResource, RedisResource
 ITEM_VOLATILITY = dg.AssetKey(["analytics", "item_volatility"])
 MARKET_SPREADS = dg.AssetKey(["analytics", "market_spreads"])
 TOP_SPREADS = 50  # kept in Redis spreads:top
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap memory the volatility threads freed back to the OS. glibc keeps
+    a heap (arena) per thread at its high-water mark: a 7-day backfill's peak RSS was
+    556 MiB with them, 386 with two arenas, and grew with the range (714 MiB at 30
+    days). Elsewhere than glibc there is nothing to call."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def _table(records: list[dict], columns: Sequence[tuple[str, str]]) -> dg.MetadataValue:
@@ -72,6 +83,7 @@ def item_volatility(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="volatility") as pool:
         computed = {name: pool.submit(compute, window) for name, window in WINDOWS.items()}
         rows = {name: future.result() for name, future in computed.items()}
+    _release_freed_memory()
     with postgres.connection() as conn:
         top = top_volatile(conn, "24h", as_of[-1], limit=10)
     context.log.info(f"item_volatility: {rows} rows for {len(as_of)} as-of time(s)")
