@@ -167,6 +167,71 @@ def _run_storage(server: str, kind: str) -> Iterator[dg.DagsterInstance]:
             drop_database(server, database)
 
 
+def _idle_copy(asset: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """``asset`` with a body that does nothing: the same key, deps, partitions, checks
+    and backfill policy, so Dagster plans, records and checks exactly as much."""
+    specs, checks = list(asset.specs), list(asset.check_specs)
+
+    @dg.multi_asset(
+        name=asset.op.name, specs=specs, check_specs=checks, backfill_policy=asset.backfill_policy
+    )
+    def _idle(context):  # annotated, Dagster would read a string (__future__)
+        for spec in specs:
+            yield dg.MaterializeResult(asset_key=spec.key, metadata={"rows_in_run": 0})
+        for check in checks:
+            yield dg.AssetCheckResult(asset_key=check.asset_key, check_name=check.name, passed=True)
+
+    return _idle
+
+
+def _step_seconds(result: dg.ExecuteInProcessResult) -> dict[str, float]:
+    """Each step's duration in a run, by the asset's last key part."""
+    return {
+        event.step_key.split("__")[-1]: event.event_specific_data.duration_ms / 1000
+        for event in result.all_events
+        if event.event_type_value == "STEP_SUCCESS"
+    }
+
+
+def _range_tags(first: datetime, partitions: int) -> dict[str, str]:
+    """The tags a backfill puts on a run of ``partitions`` hours from ``first``."""
+    last = first + timedelta(hours=partitions - 1)
+    return {
+        "dagster/asset_partition_range_start": first.strftime("%Y-%m-%d-%H:%M"),
+        "dagster/asset_partition_range_end": last.strftime("%Y-%m-%d-%H:%M"),
+    }
+
+
+def dagster_floor(
+    server: str, days: int, run_storage: str = "sqlite", partitions_per_run: int = 24
+) -> dict[str, object]:
+    """Seconds Dagster itself spends per backfill run: the graph of the backfill with
+    bodies that do nothing, over the same runs, recorded where the backfill records
+    them. What no work of ours can take below."""
+    assets = [_idle_copy(asset) for asset in build_assets(MARKETS)]
+    runs = days * 24 // partitions_per_run
+    seconds: list[float] = []
+    steps: dict[str, list[float]] = {}
+    with _run_storage(server, run_storage) as instance:
+        for run in range(runs):
+            first = START + timedelta(hours=run * partitions_per_run)
+            tags = _range_tags(first, partitions_per_run)
+            started = time.perf_counter()
+            result = dg.materialize(assets, instance=instance, tags=tags, run_config=QUIET)
+            seconds.append(time.perf_counter() - started)
+            for step, step_seconds in _step_seconds(result).items():
+                steps.setdefault(step, []).append(step_seconds)
+    return {
+        "runs": runs,
+        "partitions_per_run": partitions_per_run,
+        "seconds_per_run": round(statistics.median(seconds), 2),
+        "step_seconds": {k: round(statistics.median(v), 3) for k, v in steps.items()},
+        "seconds_per_asset_partition_ms": round(
+            statistics.median(seconds) / (len(assets) * partitions_per_run) * 1000, 2
+        ),
+    }
+
+
 def backfill(
     server: str, flavor: Flavor, days: int, items: int, run_storage: str = "sqlite"
 ) -> dict[str, object]:
@@ -176,7 +241,9 @@ def backfill(
     Besides the end-to-end rate: inside the raw steps, the write part's rate (the
     writer's own timing, from each step's metadata) against the writer alone, and
     the share of the step spent elsewhere; per-run overhead (run wall time minus
-    its steps); peak RSS."""
+    its steps); peak RSS; and Dagster's floor — the same runs of the same graph with
+    bodies that do nothing — with the ratio a pipeline doing nothing but the server's
+    COPY could reach under it."""
     database = f"tracera_bench_e2e_{flavor.value}"
     recreate_database(server, database)
     url = _url(server, database)
@@ -185,38 +252,32 @@ def backfill(
         _migrate(url, flavor)  # outside the timing
         assets = build_assets(MARKETS)
         steps: dict[str, float] = {}
-        raw_write = {"seconds": 0.0, "rows": 0}
+        raw_write = {"seconds": 0.0, "fetch_seconds": 0.0, "rows": 0}
         overhead = 0.0
         started = time.perf_counter()
         with _run_storage(server, run_storage) as instance:
             for day in range(days):
-                first = START + timedelta(days=day)
-                tags = {
-                    "dagster/asset_partition_range_start": first.strftime("%Y-%m-%d-%H:%M"),
-                    "dagster/asset_partition_range_end": (first + timedelta(hours=23)).strftime(
-                        "%Y-%m-%d-%H:%M"
-                    ),
-                }
+                tags = _range_tags(START + timedelta(days=day), 24)
                 run_started = time.perf_counter()
                 result = dg.materialize(
                     assets, resources=resources, instance=instance, tags=tags, run_config=QUIET
                 )
-                run_steps = 0.0
+                run_steps = _step_seconds(result)
+                for key, step_seconds in run_steps.items():
+                    steps[key] = steps.get(key, 0.0) + step_seconds
                 seen: set[str] = set()
                 for event in result.all_events:
-                    if event.event_type_value == "STEP_SUCCESS":
-                        key = event.step_key.split("__")[-1]
-                        seconds = event.event_specific_data.duration_ms / 1000
-                        steps[key] = steps.get(key, 0.0) + seconds
-                        run_steps += seconds
-                    elif event.event_type_value == "ASSET_MATERIALIZATION":
+                    if event.event_type_value == "ASSET_MATERIALIZATION":
                         metadata = event.materialization.metadata
                         # Run totals, repeated on every partition: once per step.
                         if "write_seconds" in metadata and event.step_key not in seen:
                             seen.add(event.step_key)
                             raw_write["seconds"] += metadata["write_seconds"].value
+                            raw_write["fetch_seconds"] += (
+                                metadata["provider_latency_ms"].value / 1000
+                            )
                             raw_write["rows"] += metadata["rows_in_run"].value
-                overhead += time.perf_counter() - run_started - run_steps
+                overhead += time.perf_counter() - run_started - sum(run_steps.values())
         seconds = time.perf_counter() - started
         # Before the references: they hold every row in memory to build the COPY file.
         peak_rss = _peak_rss_mib()
@@ -226,8 +287,17 @@ def backfill(
         redis = resources["redis"]  # its keys go with the database
         clear_prefix(redis.client(), redis.key_prefix)
     reference = _references(server, flavor, days, items)
+    floor = dagster_floor(server, min(days, 7), run_storage)
     raw_steps = sum(v for k, v in steps.items() if k in MARKETS)
+    # The rest of the raw steps (the issue's "validation, item resolution, checks,
+    # events": neither the provider's fetch nor the write), and Dagster's part of it:
+    # what its idle raw steps took in the floor's runs.
+    rest = raw_steps - raw_write["seconds"] - raw_write["fetch_seconds"]
+    idle_raw_steps = days * sum(v for k, v in floor["step_seconds"].items() if k in MARKETS)
     write_rate = raw_write["rows"] / raw_write["seconds"]
+    # A run that did nothing but the server's COPY of its rows, under Dagster's floor.
+    copy_per_run = rows / days / reference["server_copy"]
+    ceiling = copy_per_run / (copy_per_run + floor["seconds_per_run"])
     return {
         "rows": rows,
         "seconds": round(seconds, 1),
@@ -238,8 +308,14 @@ def backfill(
         "writer_alone_rows_per_second": round(reference["writer"]),
         "raw_write_ratio": round(write_rate / reference["writer"], 3),
         "raw_step_share_outside_write": round(1 - raw_write["seconds"] / raw_steps, 3),
+        "raw_step_fetch_share": round(raw_write["fetch_seconds"] / raw_steps, 3),
+        "raw_step_rest_share": round(rest / raw_steps, 3),
+        "raw_step_rest_share_dagster": round(min(rest, idle_raw_steps) / raw_steps, 3),
         "run_storage": run_storage,
+        "seconds_per_run": round(seconds / days, 2),
         "run_overhead_seconds": round(overhead / days, 2),
+        "dagster_floor": floor,
+        "ceiling_ratio_copy_under_floor": round(ceiling, 3),
         "peak_rss_mib": round(peak_rss),
         "step_seconds": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
     }
