@@ -306,6 +306,7 @@ def fresh(
                 tick = first + timedelta(minutes=n)
                 if n == 1:
                     reader.start()  # Redis holds keys from the first tick on
+                    client.config_resetstat()  # Redis's own latencies from here on
                 latency = wait_for(
                     f"fresh prices and rankings after the {tick:%H:%M} tick",
                     lambda tick=tick: _tick_latency(listener, home, tick),
@@ -320,6 +321,7 @@ def fresh(
             stop_reading.set()
             latencies = readings.get(timeout=60)
             reader.join()
+        held = _longest_commands(client)
         for result in results:
             result["runs"] = _breakdown(home, datetime.fromisoformat(result["tick"]))
     except BaseException:
@@ -351,7 +353,21 @@ def fresh(
             for name, values in latencies.items()
             if len(values) > 100
         },
+        "redis_commands_p999_us": held,
     }
+
+
+def _longest_commands(client: redis.Redis, top: int = 6) -> dict[str, float]:
+    """Redis's own p99.9 per command since the reset (``INFO latencystats``, Redis 7+):
+    how long a command held the server, which every other client's command waits
+    out. The reader's p99 adds its own process's waits for a core on top."""
+    stats = client.info("latencystats")
+    held = {
+        name.removeprefix("latency_percentiles_usec_"): float(values["p99.9"])
+        for name, values in stats.items()
+        if isinstance(values, dict) and "p99.9" in values
+    }
+    return dict(sorted(held.items(), key=lambda kv: -kv[1])[:top])
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:

@@ -119,3 +119,32 @@ def test_batches_of_keys_keep_each_key_guarded(redis_client, redis_prefix) -> No
     assert cache.get_latest_price(248)["price_cents"] == 1248
     assert cache.get_latest_price(249)["price_cents"] == 5249
     assert 0 < redis_client.ttl(cache.latest_price_key(249)) <= cache.latest_ttl_seconds
+
+
+def test_a_large_ranking_swaps_in_with_bounded_commands(redis_client, redis_prefix) -> None:
+    """Redis runs one command at a time: a ranking of 5,000 members goes in by ZADDs of
+    at most 250 members, and the ranking it replaces is UNLINKed (freed off Redis's
+    main thread) before the RENAME, which thus never frees a large value itself."""
+    cache = PriceCache(redis_client, redis_prefix)
+    key = cache.ranking_key("24h")
+    assert cache.replace_ranking("24h", {i: float(i) for i in range(5000)}, T0)
+    commands: list[list[str]] = []
+    with redis_client.monitor() as monitor:
+        assert cache.replace_ranking(
+            "24h", {i: float(-i) for i in range(5000)}, T0 + timedelta(hours=1)
+        )
+        redis_client.ping()
+        for entry in monitor.listen():
+            if entry["command"] == "PING":
+                break
+            words = entry["command"].split()
+            if len(words) > 1 and words[1].strip('"').startswith(key):
+                commands.append([w.strip('"') for w in words])
+    zadds = [words for words in commands if words[0] == "ZADD"]
+    assert zadds and max((len(words) - 2) // 2 for words in zadds) <= 250
+    assert sum((len(words) - 2) // 2 for words in zadds) == 5000
+    names = [words[0] for words in commands]
+    # The old ranking is unlinked, then the new one renamed onto its name.
+    assert names.index("UNLINK") < names.index("RENAME")
+    assert redis_client.zcard(key) == 5000
+    assert cache.top_volatile("24h", 1) == [(0, -0.0)]

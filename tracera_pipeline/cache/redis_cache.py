@@ -53,26 +53,48 @@ return written
 _SET_BATCH = 100
 
 # KEYS[1] = the as-of key, then (temporary key, final key) pairs; ARGV[1] = as-of µs.
+# UNLINK, not DEL or a RENAME over the old value: freeing a ranking of 5,000 members
+# held Redis ~1 ms (every reader waited); UNLINK frees it on a background thread,
+# and inside the script readers still never see the key missing.
 _SWAP_IF_NEWER = """
 local current = redis.call('GET', KEYS[1])
 if current and tonumber(current) > tonumber(ARGV[1]) then
-  for i = 2, #KEYS, 2 do redis.call('DEL', KEYS[i]) end
+  for i = 2, #KEYS, 2 do redis.call('UNLINK', KEYS[i]) end
   return 0
 end
 for i = 2, #KEYS, 2 do
+  redis.call('UNLINK', KEYS[i + 1])
   if redis.call('EXISTS', KEYS[i]) == 1 then
     redis.call('RENAME', KEYS[i], KEYS[i + 1])
     redis.call('PERSIST', KEYS[i + 1])
-  else
-    redis.call('DEL', KEYS[i + 1])
   end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
+# Members per ZADD / fields per HSET while a temporary key fills: one ZADD of 5,000
+# members held Redis 3-4 ms; 250 hold it ~0.15 ms, and the pipeline still sends
+# them in one round trip.
+_MEMBERS_PER_COMMAND = 250
 
 # A crashed writer's temporary keys vanish after this; swapped keys are persisted.
 _TEMP_KEY_TTL_SECONDS = 600
+
+
+def _chunks(mapping: Mapping[str, object]) -> Iterable[dict[str, object]]:
+    items = list(mapping.items())
+    for start in range(0, len(items), _MEMBERS_PER_COMMAND):
+        yield dict(items[start : start + _MEMBERS_PER_COMMAND])
+
+
+def _zadd(pipe: redis.client.Pipeline, key: str, members: Mapping[str, float]) -> None:
+    for chunk in _chunks(members):
+        pipe.zadd(key, chunk)
+
+
+def _hset(pipe: redis.client.Pipeline, key: str, fields: Mapping[str, str]) -> None:
+    for chunk in _chunks(fields):
+        pipe.hset(key, mapping=chunk)
 
 
 def _micros(moment: datetime) -> int:
@@ -200,7 +222,7 @@ class PriceCache:
         key = self.ranking_key(window, market)
         members = {str(item): score for item, score in scores.items()}
         build: dict[str, KeyWriter] = (
-            {key: lambda pipe, temp: pipe.zadd(temp, members)} if members else {}
+            {key: lambda pipe, temp: _zadd(pipe, temp, members)} if members else {}
         )
         return self._swap([key], build, as_of)
 
@@ -214,8 +236,8 @@ class PriceCache:
             members = {str(item): score for item, score in scores.items()}
             encoded = {str(item): json.dumps(doc, default=str) for item, doc in details.items()}
             build = {
-                key: lambda pipe, temp: pipe.zadd(temp, members),
-                details_key: lambda pipe, temp: pipe.hset(temp, mapping=encoded),
+                key: lambda pipe, temp: _zadd(pipe, temp, members),
+                details_key: lambda pipe, temp: _hset(pipe, temp, encoded),
             }
         return self._swap([key, details_key], build, as_of)
 
