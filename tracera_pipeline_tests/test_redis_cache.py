@@ -107,7 +107,7 @@ def test_messages_are_published_on_the_prices_channel(redis_client, redis_prefix
 
 
 def test_batches_of_keys_keep_each_key_guarded(redis_client, redis_prefix) -> None:
-    """Prices go to Redis a hundred keys per script call: the guard is per key, across
+    """Prices go to Redis twenty keys per script call: the guard is per key, across
     and within batches, and the count is what was written."""
     cache = PriceCache(redis_client, redis_prefix)
     assert cache.set_latest_prices([_price(i, 30, 1000 + i) for i in range(250)]) == 250
