@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import socket
 import statistics
 import tempfile
 import threading
@@ -99,13 +100,31 @@ def _skinport_server(names: list[str]) -> ThreadingHTTPServer:
     return server
 
 
+def _echo(listener: socket.socket) -> None:
+    """In its own process: answer each message on one connection with itself, as
+    Redis answers a GET, with no work in between."""
+    conn, _ = listener.accept()
+    with conn:
+        while data := conn.recv(64):
+            conn.sendall(data)
+
+
 def _read_while(redis_url: str, prefix: str, items: int, stop, out) -> None:
     """In its own process (the listener's GIL must not inflate what is measured):
-    GET a random ``price:latest:*`` and ZREVRANGE the 24h ranking, until ``stop``."""
+    GET a random ``price:latest:*`` and ZREVRANGE the 24h ranking, until ``stop``.
+
+    The control: the same round trip on loopback to a process that only echoes. On
+    a machine whose cores are busy, what a read waits for is the scheduler waking
+    the server and then the reader; the echo waits for the same, with no Redis."""
     client = redis.Redis.from_url(redis_url)
     cache = PriceCache(client, prefix)
     ranking = cache.ranking_key("24h")
-    latencies: dict[str, list[float]] = {"get": [], "zrevrange": []}
+    listener = socket.create_server(("127.0.0.1", 0))
+    echo = multiprocessing.get_context("spawn").Process(target=_echo, args=(listener,))
+    echo.start()
+    peer = socket.create_connection(listener.getsockname())
+    peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    latencies: dict[str, list[float]] = {"get": [], "zrevrange": [], "echo": []}
     while not stop.is_set():
         key = cache.latest_price_key(random.randint(1, items))
         started = time.perf_counter()
@@ -114,7 +133,13 @@ def _read_while(redis_url: str, prefix: str, items: int, stop, out) -> None:
         started = time.perf_counter()
         client.zrevrange(ranking, 0, 9, withscores=True)
         latencies["zrevrange"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        peer.sendall(b"GET price:latest:1\r\n")
+        peer.recv(64)
+        latencies["echo"].append(time.perf_counter() - started)
         time.sleep(0.002)
+    peer.close()
+    echo.join(timeout=5)
     out.put(latencies)
 
 
