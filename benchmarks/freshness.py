@@ -331,7 +331,8 @@ def fresh(
                 tick = first + timedelta(minutes=n)
                 if n == 1:
                     reader.start()  # Redis holds keys from the first tick on
-                    client.config_resetstat()  # Redis's own latencies from here on
+                    client.config_resetstat()  # Redis's own figures from here on
+                    reading_since = time.perf_counter()
                 latency = wait_for(
                     f"fresh prices and rankings after the {tick:%H:%M} tick",
                     lambda tick=tick: _tick_latency(listener, home, tick),
@@ -346,7 +347,7 @@ def fresh(
             stop_reading.set()
             latencies = readings.get(timeout=60)
             reader.join()
-        held = _longest_commands(client)
+        load = _redis_load(client, time.perf_counter() - reading_since) if ticks > 1 else {}
         for result in results:
             result["runs"] = _breakdown(home, datetime.fromisoformat(result["tick"]))
     except BaseException:
@@ -378,21 +379,26 @@ def fresh(
             for name, values in latencies.items()
             if len(values) > 100
         },
-        "redis_commands_p999_us": held,
+        "redis_server": load,
     }
 
 
-def _longest_commands(client: redis.Redis, top: int = 6) -> dict[str, float]:
-    """Redis's own p99.9 per command since the reset (``INFO latencystats``, Redis 7+):
-    how long a command held the server, which every other client's command waits
-    out. The reader's p99 adds its own process's waits for a core on top."""
-    stats = client.info("latencystats")
+def _redis_load(client: redis.Redis, seconds: float, top: int = 6) -> dict[str, object]:
+    """What Redis itself did since the reset: the share of the time it was executing
+    commands (``INFO commandstats``: a reader's command arriving then waits), and
+    p99 / p99.9 per command, the most held first (``INFO latencystats``, Redis 7+:
+    wall time inside the command, so a server preempted on a busy machine shows too)."""
+    busy = sum(float(v["usec"]) for v in client.info("commandstats").values()) / 1e6
     held = {
-        name.removeprefix("latency_percentiles_usec_"): float(values["p99.9"])
-        for name, values in stats.items()
+        name.removeprefix("latency_percentiles_usec_"): {
+            "p99": float(values["p99"]),
+            "p99.9": float(values["p99.9"]),
+        }
+        for name, values in client.info("latencystats").items()
         if isinstance(values, dict) and "p99.9" in values
     }
-    return dict(sorted(held.items(), key=lambda kv: -kv[1])[:top])
+    ranked = sorted(held.items(), key=lambda kv: -kv[1]["p99"])[:top]
+    return {"busy_share": round(busy / seconds, 4), "commands_us": dict(ranked)}
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
