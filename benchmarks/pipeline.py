@@ -37,6 +37,7 @@ from tracera_pipeline.storage.native_partitions import ensure_partitions
 from tracera_pipeline.storage.price_writer import write_price_window
 
 START = datetime(2026, 6, 1, tzinfo=UTC)  # a Monday
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"  # as python -m benchmarks --redis
 MARKETS = list(SYNTHETIC_MARKETS)
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 EVENT_BATCH_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
@@ -53,10 +54,12 @@ def _migrate(url: str, flavor: Flavor) -> None:
         pass
 
 
-def _resources(url: str, flavor: Flavor, items: int, prefix: str) -> dict[str, object]:
+def _resources(
+    url: str, flavor: Flavor, items: int, redis_url: str, prefix: str
+) -> dict[str, object]:
     return {
         "postgres": PostgresResource(database_url=url, storage_flavor=flavor.value),
-        "redis": RedisResource(key_prefix=prefix),
+        "redis": RedisResource(redis_url=redis_url, key_prefix=prefix),
         "market": MarketDataResource(synthetic_items=items),
         "pricing": PricingResource(),
     }
@@ -233,7 +236,12 @@ def dagster_floor(
 
 
 def backfill(
-    server: str, flavor: Flavor, days: int, items: int, run_storage: str = "sqlite"
+    server: str,
+    flavor: Flavor,
+    days: int,
+    items: int,
+    run_storage: str = "sqlite",
+    redis_url: str = DEFAULT_REDIS_URL,
 ) -> dict[str, object]:
     """Every asset over ``days`` × ``items`` × 3 simulated markets, one run per 24
     partitions (what BackfillPolicy.multi_run(24) plans), in process.
@@ -248,7 +256,7 @@ def backfill(
     recreate_database(server, database)
     url = _url(server, database)
     try:
-        resources = _resources(url, flavor, items, f"bench:{flavor.value}:")
+        resources = _resources(url, flavor, items, redis_url, f"bench:{flavor.value}:")
         _migrate(url, flavor)  # outside the timing
         assets = build_assets(MARKETS)
         steps: dict[str, float] = {}
@@ -322,7 +330,12 @@ def backfill(
 
 
 def memory(
-    server: str, flavor: Flavor, items: int, ranges: tuple[int, ...], run_storage: str = "sqlite"
+    server: str,
+    flavor: Flavor,
+    items: int,
+    ranges: tuple[int, ...],
+    run_storage: str = "sqlite",
+    redis_url: str = DEFAULT_REDIS_URL,
 ) -> dict[str, object]:
     """The backfill over each range, each in a fresh interpreter (peak RSS is per
     process): its figures, and how far the peaks are apart."""
@@ -330,7 +343,7 @@ def memory(
     for days in ranges:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             command = [sys.executable, "-m", "benchmarks", "backfill", "--flavor", flavor.value]
-            command += ["--run-storage", run_storage]
+            command += ["--run-storage", run_storage, "--server", server, "--redis", redis_url]
             command += ["--days", str(days), "--items", str(items), "--json", out.name]
             subprocess.run(command, check=True, capture_output=True)
             runs[f"{days}d"] = json.loads(Path(out.name).read_text())[f"backfill/{flavor.value}"]
