@@ -96,8 +96,8 @@ def _backfill(args: argparse.Namespace) -> int:
     print(f"backfill {backfill_id}: {state.status.lower()}")
     if args.assets == "raw":
         print(
-            "downstream assets follow: the downstream_automation sensor (every 30 s) requests"
-            " them for this range; watch them under Runs → Backfills"
+            "downstream assets follow: the downstream_automation sensor (at every pass of the"
+            " daemon's 5 s loop) requests them for this range; watch them under Runs → Backfills"
         )
     return 0 if state.status in ("COMPLETED", "COMPLETED_SUCCESS") and not state.failed else 1
 
