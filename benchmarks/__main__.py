@@ -86,13 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     for flavor in _flavors(args.flavor, args.server):
         if "backfill" in wanted and "memory" not in wanted:
             figures[f"backfill/{flavor}"] = pipeline.backfill(
-                args.server, flavor, args.days, args.items, args.run_storage, args.redis
+                args.server, flavor, args.days, args.items, args.run_storage, redis_url=args.redis
             )
         if "memory" in wanted:
             # The backfill over 7 days and over --days, each in its own process.
             figures[f"memory/{flavor}"] = pipeline.memory(
                 args.server, flavor, args.items, (1, 2) if args.smoke else (7, args.days),
-                args.run_storage, args.redis,
+                args.run_storage, redis_url=args.redis,
             )  # fmt: skip
         if "fresh" in wanted:
             from benchmarks import freshness

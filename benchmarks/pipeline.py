@@ -37,7 +37,6 @@ from tracera_pipeline.storage.native_partitions import ensure_partitions
 from tracera_pipeline.storage.price_writer import write_price_window
 
 START = datetime(2026, 6, 1, tzinfo=UTC)  # a Monday
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"  # as python -m benchmarks --redis
 MARKETS = list(SYNTHETIC_MARKETS)
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 EVENT_BATCH_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
@@ -241,7 +240,8 @@ def backfill(
     days: int,
     items: int,
     run_storage: str = "sqlite",
-    redis_url: str = DEFAULT_REDIS_URL,
+    *,
+    redis_url: str,
 ) -> dict[str, object]:
     """Every asset over ``days`` × ``items`` × 3 simulated markets, one run per 24
     partitions (what BackfillPolicy.multi_run(24) plans), in process.
@@ -335,7 +335,8 @@ def memory(
     items: int,
     ranges: tuple[int, ...],
     run_storage: str = "sqlite",
-    redis_url: str = DEFAULT_REDIS_URL,
+    *,
+    redis_url: str,
 ) -> dict[str, object]:
     """The backfill over each range, each in a fresh interpreter (peak RSS is per
     process): its figures, and how far the peaks are apart."""
