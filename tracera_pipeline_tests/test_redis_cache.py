@@ -148,3 +148,20 @@ def test_a_large_ranking_swaps_in_with_bounded_commands(redis_client, redis_pref
     assert names.index("UNLINK") < names.index("RENAME")
     assert redis_client.zcard(key) == 5000
     assert cache.top_volatile("24h", 1) == [(0, -0.0)]
+
+
+def test_prices_go_twenty_keys_per_script_call(redis_client, redis_prefix) -> None:
+    """A script runs alone in Redis: 20 guarded keys per call keeps each call short
+    (100 held Redis ~0.6 ms), and every price still arrives."""
+    cache = PriceCache(redis_client, redis_prefix)
+    calls: list[int] = []
+    with redis_client.monitor() as monitor:
+        assert cache.set_latest_prices([_price(i, 30, 1000 + i) for i in range(105)]) == 105
+        redis_client.ping()
+        for entry in monitor.listen():
+            if entry["command"] == "PING":
+                break
+            words = entry["command"].split()
+            if words[0] in ("EVALSHA", "EVAL") and redis_prefix in entry["command"]:
+                calls.append(int(words[2].strip('"')))  # numkeys
+    assert calls and max(calls) <= 20 and sum(calls) == 105
