@@ -222,47 +222,62 @@ def _tick_latency(listener: _Listener, home: Path, tick: datetime) -> dict[str, 
     return seen if wanted <= seen.keys() else None
 
 
-def _breakdown(home: Path, tick: datetime) -> dict[str, object]:
-    """From the instance: per run of this tick's partition, queue, launch and steps."""
+def _run_label(run: dg.DagsterRun) -> str:
+    """``ingest 2026-12-06-01:00``, ``ingest closed …`` or ``downstream …`` (a
+    range as ``first..last``)."""
+    tags = run.tags
+    partitions = tags.get("dagster/partition") or (
+        f"{tags.get('dagster/asset_partition_range_start')}"
+        f"..{tags.get('dagster/asset_partition_range_end')}"
+    )
+    kind = "ingest" if run.job_name == "ingest_prices" else "downstream"
+    if tags.get("tracera/closed_hour"):
+        kind += " closed"
+    return f"{kind} {partitions}"
+
+
+def _since(moment: float | None, tick: datetime) -> float | None:
+    return None if moment is None else round(moment - tick.timestamp(), 2)
+
+
+def _breakdown(home: Path, tick: datetime, until_s: float) -> dict[str, object]:
+    """From the instance: every run created from the tick until ``until_s`` after it
+    (the open hour's, the closed hour's at an hour's first tick, the downstream
+    runs, single or ranged), with its queue, launch and step times."""
     os.environ["DAGSTER_HOME"] = str(home)
-    partition = tick.strftime("%Y-%m-%d-%H:00")
     runs = {}
     with dg.DagsterInstance.get() as instance:
         records = instance.get_run_records(
             filters=dg.RunsFilter(
-                tags={"dagster/partition": partition},
                 created_after=tick - timedelta(seconds=1),
+                created_before=tick + timedelta(seconds=until_s),
             ),
             ascending=True,
         )
         for record in records:
             run = record.dagster_run
-            if run.tags.get("tracera/closed_hour"):
-                continue
-            name = "ingest" if run.job_name == "ingest_prices" else "downstream"
-            if name in runs:
-                continue
-            steps: dict[str, dict[str, float]] = {}
+            steps: dict[str, dict[str, object]] = {}
             for entry in instance.all_logs(run.run_id):
                 event = entry.dagster_event
                 if event is None or not event.step_key:
                     continue
                 step = steps.setdefault(event.step_key.split("__")[-1], {})
-                if event.event_type_value == "STEP_START":
-                    step["start_s"] = round(entry.timestamp - tick.timestamp(), 2)
-                elif event.event_type_value == "STEP_FAILURE":
+                kind = event.event_type_value
+                if kind == "STEP_START":
+                    step["start_s"] = _since(entry.timestamp, tick)
+                elif kind == "STEP_FAILURE":
                     step["error"] = (event.step_failure_data.error.message or "")[:300]
-                elif event.event_type_value == "STEP_SUCCESS":
-                    step["end_s"] = round(entry.timestamp - tick.timestamp(), 2)
-                elif event.event_type_value == "ASSET_MATERIALIZATION":
+                elif kind == "STEP_SUCCESS":
+                    step["end_s"] = _since(entry.timestamp, tick)
+                elif kind == "ASSET_MATERIALIZATION":
                     metadata = event.materialization.metadata
                     for field in ("provider_latency_ms", "write_seconds"):
                         if field in metadata:
                             step[field] = metadata[field].value
-            runs[name] = {
-                "created_s": round(record.create_timestamp.timestamp() - tick.timestamp(), 2),
-                "started_s": round((record.start_time or 0) - tick.timestamp(), 2),
-                "ended_s": round((record.end_time or 0) - tick.timestamp(), 2),
+            runs[_run_label(run)] = {
+                "created_s": _since(record.create_timestamp.timestamp(), tick),
+                "started_s": _since(record.start_time, tick),
+                "ended_s": _since(record.end_time, tick),
                 "status": run.status.value,
                 "steps": steps,
             }
@@ -349,7 +364,8 @@ def fresh(
             reader.join()
         load = _redis_load(client, time.perf_counter() - reading_since) if ticks > 1 else {}
         for result in results:
-            result["runs"] = _breakdown(home, datetime.fromisoformat(result["tick"]))
+            latest = max(result["latency_s"].values())
+            result["runs"] = _breakdown(home, datetime.fromisoformat(result["tick"]), latest)
     except BaseException:
         # The daemon's whole log, the run workers' and the instance, for the cause.
         keep = True

@@ -14,8 +14,11 @@ import itertools
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import psycopg
@@ -102,12 +105,12 @@ def _automation_tick_gaps() -> list[float]:
     return []
 
 
-def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
-    pipeline_db, run_storage, redis_prefix, tmp_path, monkeypatch
-) -> None:
-    home = tmp_path / "dagster_home"  # a temporary instance with the project's settings
+def _daemon_env(
+    home: Path, pipeline_db: str, redis_prefix: str, run_storage: dict[str, str]
+) -> dict[str, str]:
+    """A temporary instance with the project's settings in ``home`` (DAGSTER_HOME,
+    set for this process too), and the environment of the daemon's processes."""
     home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
     instance_file = (REPO_ROOT / "dagster.yaml").read_text()
     if "storage" in run_storage:  # JSON is YAML: one more top-level key
         instance_file += f"\nstorage: {run_storage['storage']}\n"
@@ -133,6 +136,15 @@ def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
     )
     if "storage" in run_storage:
         env["DAGSTER_EVENT_BATCH_SIZE"] = "100"  # as the deployments set it
+    return env
+
+
+def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
+    pipeline_db, run_storage, redis_prefix, tmp_path, monkeypatch
+) -> None:
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    env = _daemon_env(home, pipeline_db, redis_prefix, run_storage)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     location = ("-m", "tracera_pipeline.definitions")
@@ -173,3 +185,52 @@ def test_a_raw_backfill_through_the_daemon_reaches_every_downstream_asset(
         snapshots = conn.execute("SELECT count(DISTINCT time) FROM portfolio_snapshots").fetchone()
     assert hours == (3, 2) and spreads == (3,)
     assert snapshots == (3,) or snapshots == (0,)  # no portfolio loaded: none to value
+
+
+def test_at_an_hours_first_tick_the_open_hour_goes_alone_through_the_daemon(
+    pipeline_db, redis_prefix, tmp_path, monkeypatch
+) -> None:
+    """The closed hour's re-fetch and the open hour's land together (here: one ranged
+    ingestion run of both). The automation requests the open hour at once as a plain
+    run and the closed hour at its next evaluation, also a plain run: requested
+    together they were one backfill, which the backfill daemon picks up only every
+    30 s (fresh prices took 35-45 s at each hour's first tick)."""
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    env = _daemon_env(home, pipeline_db, redis_prefix, {})
+    env["TRACERA_INGEST_CRON"] = "0 0 1 1 *"  # no scheduled run of its own meanwhile
+    now = datetime.now(UTC)
+    if now.minute == 59 and now.second > 15:  # the open hour must stay open throughout
+        time.sleep(61 - now.second)
+        now = datetime.now(UTC)
+    hour = "%Y-%m-%d-%H:00"
+    open_hour, closed_hour = now.strftime(hour), (now - timedelta(hours=1)).strftime(hour)
+    tags = {
+        "dagster/asset_partition_range_start": closed_hour,
+        "dagster/asset_partition_range_end": open_hour,
+    }
+    with processes(tmp_path, env) as procs:
+        procs.start("daemon", "dagster-daemon", "run", "-m", "tracera_pipeline.definitions")
+        launch = subprocess.run(
+            [str(BIN / "dagster"), "job", "launch", "-m", "tracera_pipeline.definitions",
+             "-j", "ingest_prices", "--tags", json.dumps(tags)],
+            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert launch.returncode == 0, launch.stdout + launch.stderr
+
+        def downstream_done() -> bool | None:
+            both = {open_hour, closed_hour}
+            missing = [k for k in DOWNSTREAM if not both <= _materialized(k)]
+            return None if missing else True
+
+        wait_for("both hours downstream", downstream_done, procs, timeout=180, interval=2)
+        with dg.DagsterInstance.get() as instance:
+            assert instance.get_backfills() == []
+            keys = {dg.AssetKey(k) for k in DOWNSTREAM}
+            downstream = [
+                record.dagster_run
+                for record in instance.get_run_records(ascending=True)
+                if keys & (record.dagster_run.asset_selection or set())
+            ]
+    # The open hour first, each hour in a plain run of its own.
+    assert [run.tags.get("dagster/partition") for run in downstream] == [open_hour, closed_hour]

@@ -1,6 +1,7 @@
 """The graph through Dagster: range backfills, re-runs, failure isolation, schedule."""
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -118,6 +119,35 @@ def test_a_failing_provider_fails_alone_and_downstream_still_refreshes(
     assert samples == landed
 
 
+def test_the_open_hour_is_requested_alone_and_the_closed_hour_one_evaluation_later(
+    resources, dagster_instance
+) -> None:
+    """At an hour's first tick the closed hour's re-fetch lands beside the open hour's.
+    Requested in one evaluation, the two would be one backfill, which Dagster's
+    backfill daemon picks up only every 30 s; the open hour goes at once, alone."""
+    defs = build_definitions(["synthetic"], resources=resources)
+    instance = dagster_instance
+    now = datetime.now(UTC)
+    if now.minute == 59 and now.second > 30:  # the open hour must stay open throughout
+        time.sleep(61 - now.second)
+        now = datetime.now(UTC)
+    open_hour, closed_hour = key(now), key(now - timedelta(hours=1))
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    job = defs.resolve_job_def("ingest_prices")
+    for partition in (closed_hour, open_hour):
+        assert job.execute_in_process(partition_key=partition, instance=instance).success
+    raw = dg.AssetKey(["raw", "prices", "synthetic"])
+    downstream = set(defs.resolve_asset_graph().get_all_asset_keys()) - {raw}
+
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+    assert {r.key for r in first.results if r.true_subset.size > 0} == downstream
+    assert all(first.get_requested_partitions(k) == {open_hour} for k in downstream)
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert all(second.get_requested_partitions(k) == {closed_hour} for k in downstream)
+    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+    assert [r.key for r in third.results if r.true_subset.size > 0] == []
+
+
 def test_live_only_provider_records_zero_rows_with_a_flag_for_history(conn, resources) -> None:
     class _LiveOnly(MarketDataResource):
         def provider(self, name: str, **kwargs):
@@ -176,8 +206,11 @@ def test_a_historical_backfill_of_raw_alone_requests_exactly_that_range_downstre
         build_assets(["synthetic"]), resources=resources, instance=instance,
         selection=[raw], tags=RANGE_TAGS,
     ).success  # fmt: skip
+    # Hours before the open one wait one evaluation (see DOWNSTREAM_AUTOMATION).
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+    assert [r.key for r in first.results if r.true_subset.size > 0] == []
     evaluation = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, cursor=baseline.cursor
+        defs=defs, instance=instance, cursor=first.cursor
     )
     requested = {r.key for r in evaluation.results if r.true_subset.size > 0}
     assert requested == set(defs.resolve_asset_graph().get_all_asset_keys()) - {raw}
