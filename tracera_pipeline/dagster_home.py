@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -91,12 +92,24 @@ def dagster_dev_command(extra_args: Sequence[str]) -> list[str]:
 
 
 def run_dagster_dev(home: Path, extra_args: Sequence[str]) -> int:
-    """Run ``dagster dev`` with ``DAGSTER_HOME=home`` until it exits; its exit code."""
+    """Run ``dagster dev`` with ``DAGSTER_HOME=home`` until it exits; its exit code.
+
+    A SIGTERM (a service manager's stop, ``kill``) is passed on to ``dagster dev``,
+    which then stops its webserver, daemon and code server as on Ctrl-C; by default
+    it ended only this process and left those running."""
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     process = subprocess.Popen(dagster_dev_command(extra_args), env=env, cwd=REPO_ROOT)
-    while True:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            # Ctrl-C reached `dagster dev` as well; let it stop its webserver and daemon.
-            continue
+
+    def forward(signum: int, _frame: object) -> None:
+        process.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                # Ctrl-C reached `dagster dev` as well; let it stop its webserver and daemon.
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -103,10 +104,17 @@ def test_tracera_pipeline_dev_serves_a_ui_with_the_limits(tmp_path, redis_prefix
     ensure_database(_url(database))
     try:
         with processes(tmp_path, env) as procs:
-            procs.start("dev", "python", "-m", "tracera_pipeline.cli", "dev", "-p", str(port))
+            dev = procs.start(
+                "dev", "python", "-m", "tracera_pipeline.cli", "dev", "-p", str(port)
+            )
             base_url = f"http://127.0.0.1:{port}"
             wait_for("dagster dev", lambda: http_ok(f"{base_url}/server_info"), procs, 90)
             instance = graphql(base_url, INSTANCE)["instance"]
+            # A SIGTERM to the command alone (a service manager's stop) stops everything
+            # it started: it used to leave dagster dev and its webserver serving.
+            dev.send_signal(signal.SIGTERM)
+            assert dev.wait(timeout=60) == 0, procs.log("dev")
+            assert not http_ok(f"{base_url}/server_info")
         assert "copied there" in procs.log("dev")
         assert instance["poolConfig"]["defaultPoolLimit"] == 1
         assert instance["runQueueConfig"]["maxConcurrentRuns"] == 4
