@@ -104,9 +104,7 @@ def test_tracera_pipeline_dev_serves_a_ui_with_the_limits(tmp_path, redis_prefix
     ensure_database(_url(database))
     try:
         with processes(tmp_path, env) as procs:
-            dev = procs.start(
-                "dev", "python", "-m", "tracera_pipeline.cli", "dev", "-p", str(port)
-            )
+            dev = procs.start("dev", "python", "-m", "tracera_pipeline.cli", "dev", "-p", str(port))
             base_url = f"http://127.0.0.1:{port}"
             wait_for("dagster dev", lambda: http_ok(f"{base_url}/server_info"), procs, 90)
             instance = graphql(base_url, INSTANCE)["instance"]
