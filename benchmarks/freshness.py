@@ -39,6 +39,7 @@ from benchmarks.pipeline import write_history
 from benchmarks.serving import clear_prefix
 from tracera_pipeline.cache.redis_cache import PriceCache
 from tracera_pipeline.config import REPO_ROOT
+from tracera_pipeline.defs.ingestion.schedules import CLOSED_HOUR_TAG, INGEST_JOB
 from tracera_pipeline.defs.resources import PostgresResource
 from tracera_pipeline.providers.synthetic import SYNTHETIC_MARKETS, SyntheticMarket
 from tracera_pipeline_tests.dagster_processes import processes, wait_for
@@ -230,8 +231,8 @@ def _run_label(run: dg.DagsterRun) -> str:
         f"{tags.get('dagster/asset_partition_range_start')}"
         f"..{tags.get('dagster/asset_partition_range_end')}"
     )
-    kind = "ingest" if run.job_name == "ingest_prices" else "downstream"
-    if tags.get("tracera/closed_hour"):
+    kind = "ingest" if run.job_name == INGEST_JOB else "downstream"
+    if tags.get(CLOSED_HOUR_TAG):
         kind += " closed"
     return f"{kind} {partitions}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -26,6 +27,18 @@ def hours(start: datetime, count: int) -> list[dg.TimeWindow]:
 
 def key(moment: datetime) -> str:
     return HOURLY.get_partition_key_for_timestamp(moment.timestamp())
+
+
+def open_and_closed_hour(needed_seconds: int) -> tuple[str, str]:
+    """The open hour's partition key and the closed one's before it; when fewer than
+    ``needed_seconds`` are left of the open hour, those of the next one (a test that
+    needs the hour to stay open waits for it)."""
+    now = datetime.now(UTC)
+    left = 3600 - (now.minute * 60 + now.second)
+    if left < needed_seconds:
+        time.sleep(left + 1)
+        now = datetime.now(UTC)
+    return key(now), key(now - timedelta(hours=1))
 
 
 def with_item_ids(conn: psycopg.Connection, frame: pl.DataFrame) -> pl.DataFrame:

@@ -14,10 +14,8 @@ import itertools
 import json
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -29,6 +27,7 @@ from psycopg import sql
 from tracera_pipeline.config import REPO_ROOT
 from tracera_pipeline_tests.conftest import REDIS_URL, RUN_ID, SERVER_URL, _drop, _url
 from tracera_pipeline_tests.dagster_processes import BIN, http_ok, processes, wait_for
+from tracera_pipeline_tests.helpers import open_and_closed_hour
 from tracera_pipeline_tests.throwaway_postgres import free_port
 
 pytestmark = pytest.mark.deployment
@@ -199,12 +198,7 @@ def test_at_an_hours_first_tick_the_open_hour_goes_alone_through_the_daemon(
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     env = _daemon_env(home, pipeline_db, redis_prefix, {})
     env["TRACERA_INGEST_CRON"] = "0 0 1 1 *"  # no scheduled run of its own meanwhile
-    now = datetime.now(UTC)
-    if now.minute == 59 and now.second > 15:  # the open hour must stay open throughout
-        time.sleep(61 - now.second)
-        now = datetime.now(UTC)
-    hour = "%Y-%m-%d-%H:00"
-    open_hour, closed_hour = now.strftime(hour), (now - timedelta(hours=1)).strftime(hour)
+    open_hour, closed_hour = open_and_closed_hour(needed_seconds=45)
     tags = {
         "dagster/asset_partition_range_start": closed_hour,
         "dagster/asset_partition_range_end": open_hour,

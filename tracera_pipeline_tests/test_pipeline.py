@@ -1,7 +1,6 @@
 """The graph through Dagster: range backfills, re-runs, failure isolation, schedule."""
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -13,7 +12,7 @@ from tracera_pipeline.portfolio.loader import Portfolio, load_portfolios
 from tracera_pipeline.providers.item_names import item_names
 from tracera_pipeline.providers.synthetic import SyntheticMarket
 from tracera_pipeline.storage.flavor import Flavor
-from tracera_pipeline_tests.helpers import T0, key
+from tracera_pipeline_tests.helpers import T0, key, open_and_closed_hour
 
 RANGE_TAGS = {
     "dagster/asset_partition_range_start": key(T0),
@@ -127,11 +126,7 @@ def test_the_open_hour_is_requested_alone_and_the_closed_hour_one_evaluation_lat
     backfill daemon picks up only every 30 s; the open hour goes at once, alone."""
     defs = build_definitions(["synthetic"], resources=resources)
     instance = dagster_instance
-    now = datetime.now(UTC)
-    if now.minute == 59 and now.second > 30:  # the open hour must stay open throughout
-        time.sleep(61 - now.second)
-        now = datetime.now(UTC)
-    open_hour, closed_hour = key(now), key(now - timedelta(hours=1))
+    open_hour, closed_hour = open_and_closed_hour(needed_seconds=30)
     baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     job = defs.resolve_job_def("ingest_prices")
     for partition in (closed_hour, open_hour):
