@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -36,12 +37,17 @@ def redis_warm(redis_url: str, items: int = 30_000) -> dict[str, object]:
     scores = {i: (i % 997) / 997 for i in range(items)}
     cache = PriceCache(client, prefix, 7200)
     try:
-        started = time.perf_counter()
-        cache.set_latest_prices(prices)
-        for window in ("1h", "24h", "7d"):
-            cache.replace_ranking(window, scores, T)
-        pipelined = time.perf_counter() - started
-        clear_prefix(client, prefix)
+        # The median of three warms: one takes ~0.4 s, where a stray pause on this
+        # noisy machine weighs; the 9 s reference averages itself out.
+        warms: list[float] = []
+        for _ in range(3):
+            started = time.perf_counter()
+            cache.set_latest_prices(prices)
+            for window in ("1h", "24h", "7d"):
+                cache.replace_ranking(window, scores, T)
+            warms.append(time.perf_counter() - started)
+            clear_prefix(client, prefix)
+        pipelined = statistics.median(warms)
         started = time.perf_counter()
         for price in prices:  # the reference: one round trip per key
             client.set(cache.latest_price_key(price.item_id), price.to_json(), ex=7200)
@@ -55,6 +61,7 @@ def redis_warm(redis_url: str, items: int = 30_000) -> dict[str, object]:
     return {
         "items": items,
         "pipelined_s": round(pipelined, 3),
+        "pipelined_runs_s": [round(w, 3) for w in warms],
         "round_trip_per_key_s": round(one_by_one, 3),
         "speedup": round(one_by_one / pipelined, 1),
     }

@@ -123,7 +123,7 @@ def test_batches_of_keys_keep_each_key_guarded(redis_client, redis_prefix) -> No
 
 def test_a_large_ranking_swaps_in_with_bounded_commands(redis_client, redis_prefix) -> None:
     """Redis runs one command at a time: a ranking of 5,000 members goes in by ZADDs of
-    at most 250 members, and the ranking it replaces is UNLINKed (freed off Redis's
+    at most 125 members, and the ranking it replaces is UNLINKed (freed off Redis's
     main thread) before the RENAME, which thus never frees a large value itself."""
     cache = PriceCache(redis_client, redis_prefix)
     key = cache.ranking_key("24h")
@@ -141,7 +141,7 @@ def test_a_large_ranking_swaps_in_with_bounded_commands(redis_client, redis_pref
             if len(words) > 1 and words[1].strip('"').startswith(key):
                 commands.append([w.strip('"') for w in words])
     zadds = [words for words in commands if words[0] == "ZADD"]
-    assert zadds and max((len(words) - 2) // 2 for words in zadds) <= 250
+    assert zadds and max((len(words) - 2) // 2 for words in zadds) <= 125
     assert sum((len(words) - 2) // 2 for words in zadds) == 5000
     names = [words[0] for words in commands]
     # The old ranking is unlinked, then the new one renamed onto its name.
@@ -165,3 +165,29 @@ def test_prices_go_twenty_keys_per_script_call(redis_client, redis_prefix) -> No
             if words[0] in ("EVALSHA", "EVAL") and redis_prefix in entry["command"]:
                 calls.append(int(words[2].strip('"')))  # numkeys
     assert calls and max(calls) <= 20 and sum(calls) == 105
+
+
+def test_a_name_cannot_forge_the_time_the_guard_reads(redis_client, redis_prefix) -> None:
+    """The guard reads a cached price's time from its JSON with a pattern: a name that
+    spells the time field out (quotes and all) must neither win against a newer price
+    nor keep a newer one out."""
+    cache = PriceCache(redis_client, redis_prefix)
+    forged = 'Forged "time_us": 99999999999999999 | "x"'
+    older = LatestPrice(1, forged, "synthetic", T0, 100, markets={"time_us": 9**17}, rule="x")
+    assert cache.set_latest_prices([_price(1, 30, 500)]) == 1
+    assert cache.set_latest_prices([older]) == 0
+    assert cache.get_latest_price(1)["price_cents"] == 500
+    assert cache.set_latest_prices([LatestPrice(2, forged, "synthetic", T0, 100)]) == 1
+    assert cache.set_latest_prices([_price(2, 30, 700)]) == 1  # newer: written
+    assert cache.get_latest_price(2)["price_cents"] == 700
+
+
+def test_ranking_scores_arrive_exactly(redis_client, redis_prefix) -> None:
+    """Members and scores travel to Redis as one JSON array per chunk: every score
+    must come back bit for bit, however many digits it has."""
+    cache = PriceCache(redis_client, redis_prefix)
+    scores = {1: 0.1 + 0.2, 2: 1 / 3, 3: 1e-300, 4: 123456789.12345679, 5: 2.0**60, 6: -0.0}
+    scores.update({1000 + i: i / 7 for i in range(600)})  # more than one chunk
+    assert cache.replace_ranking("1h", scores, T0)
+    stored = dict(redis_client.zrange(cache.ranking_key("1h"), 0, -1, withscores=True))
+    assert {int(member): score for member, score in stored.items()} == scores
