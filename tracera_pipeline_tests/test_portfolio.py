@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tracera_pipeline.analytics.reference import ReferencePolicy
+from tracera_pipeline.analytics.reference import ReferencePolicy, latest_market_prices
 from tracera_pipeline.portfolio.loader import (
     PortfolioFileError,
     load_portfolios,
@@ -16,8 +16,9 @@ from tracera_pipeline.portfolio.loader import (
 )
 from tracera_pipeline.portfolio.valuation import snapshot_portfolios
 from tracera_pipeline.providers.base import PRICE_SCHEMA
+from tracera_pipeline.storage.items import provider_id
 from tracera_pipeline.storage.price_writer import write_price_window
-from tracera_pipeline_tests.helpers import T0, with_item_ids
+from tracera_pipeline_tests.helpers import T0, load_synthetic, with_item_ids
 
 AK = "AK-47 | Redline (Field-Tested)"
 GLOVES = "★ Sport Gloves | Pandora's Box (Field-Tested)"
@@ -189,3 +190,29 @@ def test_median_rule_rounds_half_up_over_fresh_markets(conn, flavor, tmp_path: P
     assert result.priced_by == {"median": 2}
     prices = conn.execute("SELECT price_cents FROM reference_prices ORDER BY 1").fetchall()
     assert prices == [(1101,), (90000,)]  # (1000 + 1201) / 2 = 1100.5 → 1101
+
+
+def test_the_held_items_lookup_matches_the_window_scan(conn, flavor) -> None:
+    """Held items' newest prices come from a targeted lookup (one probe per item and
+    market down the primary key); it must give exactly the rows the whole-window scan
+    gives for those items: across midnight (two day partitions or chunks), on every
+    listed market only, with items whose prices are too old or missing left out."""
+    for market in ("synthetic", "synthetic_buff", "synthetic_steam"):
+        load_synthetic(
+            conn, flavor, T0, T0 + timedelta(days=2), items=12, interval=900,
+            provider_id=provider_id(conn, market), market_name=market,
+        )  # fmt: skip
+    until, lookback = T0 + timedelta(days=1, minutes=40), timedelta(hours=2)
+    markets = ["synthetic_buff", "synthetic"]  # synthetic_steam is not listed
+    # Item 3's prices on one market all predate the window: it has none there.
+    conn.execute(
+        "DELETE FROM price_history WHERE item_id = 3 AND provider_id = %s AND time >= %s",
+        (provider_id(conn, "synthetic"), until - lookback),
+    )
+    everything = latest_market_prices(conn, until, lookback, markets)
+    held = [3, 5, 8, 11, 999_999]  # 999,999 is no item at all
+    targeted = latest_market_prices(conn, until, lookback, markets, held)
+    assert targeted.height == 4 * 2 - 1
+    assert targeted.equals(everything.filter(pl.col("item_id").is_in(held)))
+    assert targeted.get_column("time").max() < until
+    assert targeted.get_column("time").min() >= until - lookback

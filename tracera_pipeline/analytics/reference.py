@@ -20,13 +20,11 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 import psycopg
-from psycopg import sql
 
-from tracera_pipeline.storage.queries import load_sql
+from tracera_pipeline.storage.queries import compose
 
 MEDIAN = "median"
 
@@ -84,19 +82,22 @@ def latest_market_prices(
     markets: Sequence[str],
     items: Sequence[int] | None = None,
 ) -> pl.DataFrame:
-    """Each market's newest price per item in ``[until − lookback, until)``."""
-    item_filter = sql.SQL("AND p.item_id = ANY(%(items)s)") if items is not None else sql.SQL("")
-    query = sql.SQL(load_sql(str(Path(__file__).parent), "latest_market_prices.sql")).format(
-        item_filter=item_filter
-    )
-    params = {"since": until - lookback, "until": until, "markets": list(markets)}
+    """Each market's newest price per item in ``[until − lookback, until)``; with
+    ``items``, of those items only."""
+    params: dict[str, object] = {
+        "since": until - lookback,
+        "until": until,
+        "markets": list(markets),
+    }
     if items is not None:
         params["items"] = list(items)
+        rows = conn.execute(compose(__file__, "latest_prices_of_items.sql"), params).fetchall()
+        return pl.DataFrame(rows, schema=LATEST_SCHEMA, orient="row")
     with conn.transaction():
         # The window's rows are sorted to pick the newest: with the default 4 MB a
         # few thousand items' hour already spilled to disk.
         conn.execute("SET LOCAL work_mem = '64MB'")
-        rows = conn.execute(query, params).fetchall()
+        rows = conn.execute(compose(__file__, "latest_market_prices.sql"), params).fetchall()
     return pl.DataFrame(rows, schema=LATEST_SCHEMA, orient="row")
 
 

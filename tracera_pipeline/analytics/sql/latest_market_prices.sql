@@ -1,5 +1,5 @@
--- Newest price of every item on each listed market in [since, until); with
--- {item_filter} only the given items (the seed's targeted lookup for portfolios).
+-- Newest price of every item on each listed market in [since, until) (for given
+-- items: latest_prices_of_items.sql).
 -- The newest rows are picked from the narrow price rows first and named after:
 -- sorting the window's rows with their names made the sort ~3x wider.
 WITH newest AS (
@@ -8,7 +8,6 @@ WITH newest AS (
     FROM price_history AS p
     WHERE p.time >= %(since)s AND p.time < %(until)s
       AND p.provider_id IN (SELECT provider_id FROM providers WHERE name = ANY(%(markets)s))
-      {item_filter}
     ORDER BY p.item_id, p.provider_id, p.time DESC
 )
 SELECT n.item_id, i.market_hash_name, pr.name AS market, n.time, n.price_cents, n.volume, n.listings
