@@ -14,9 +14,9 @@ from tracera_pipeline.portfolio.loader import (
     load_portfolios,
     parse_portfolio_file,
 )
-from tracera_pipeline.portfolio.valuation import snapshot_portfolios
+from tracera_pipeline.portfolio.valuation import snapshot_portfolios, write_reference_prices
 from tracera_pipeline.providers.base import PRICE_SCHEMA
-from tracera_pipeline.storage.items import provider_id
+from tracera_pipeline.storage.items import provider_id, resolve_item_ids
 from tracera_pipeline.storage.price_writer import write_price_window
 from tracera_pipeline_tests.helpers import T0, load_synthetic, with_item_ids
 
@@ -216,3 +216,26 @@ def test_the_held_items_lookup_matches_the_window_scan(conn, flavor) -> None:
     assert targeted.equals(everything.filter(pl.col("item_id").is_in(held)))
     assert targeted.get_column("time").max() < until
     assert targeted.get_column("time").min() >= until - lookback
+
+
+def test_reference_prices_keep_any_market_name_and_the_times(conn) -> None:
+    """Reference prices go to PostgreSQL as CSV with the considered markets as an array
+    literal: names with commas, quotes, backslashes, braces or spaces come back as
+    they were, and times keep their microseconds; a second write at the same time
+    replaces the first."""
+    item = resolve_item_ids(conn, [AK]).get_column("item_id")[0]
+    odd = ["a,b", 'q"u\\x', "{br}", "sp ace", "ünï"]
+    observed = T0 - timedelta(microseconds=1)
+    refs = pl.DataFrame(
+        {"item_id": [item], "price_cents": [2**40], "market": ["median"], "markets": [odd],
+         "time": [observed]},
+        schema_overrides={"item_id": pl.Int32, "time": pl.Datetime("us", "UTC")},
+    )  # fmt: skip
+    with conn.transaction():
+        write_reference_prices(conn, T0, refs.with_columns(price_cents=pl.lit(1)))
+    with conn.transaction():
+        write_reference_prices(conn, T0, refs)
+    rows = conn.execute(
+        "SELECT time, item_id, price_cents, market, markets, observed_at FROM reference_prices"
+    ).fetchall()
+    assert rows == [(T0, item, 2**40, "median", odd, observed)]

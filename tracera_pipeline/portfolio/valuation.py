@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 import psycopg
 from psycopg import sql
 
@@ -41,6 +42,33 @@ def _snapshot_statement(markets: list[str]) -> sql.Composed:
     return sql.SQL(text).format(priced_counts=counts, priced_by=pairs)
 
 
+def _array_literal(texts: pl.Expr) -> pl.Expr:
+    """A list of texts as a PostgreSQL array literal, each element quoted."""
+    quoted = texts.list.eval('"' + pl.element().str.replace_all(r'(["\\])', r"\$1") + '"')
+    return "{" + quoted.list.join(",") + "}"
+
+
+def _reference_csv(refs: pl.DataFrame, at: datetime) -> bytes:
+    """``reference_prices`` rows at ``at`` as CSV, in copy_reference_prices.sql's order."""
+    rows = refs.select(
+        pl.lit(at).alias("time"),
+        "item_id",
+        "price_cents",
+        "market",
+        _array_literal(pl.col("markets")).alias("markets"),
+        pl.col("time").alias("observed_at"),
+    )
+    return rows.write_csv(include_header=False).encode()
+
+
+def write_reference_prices(conn: psycopg.Connection, at: datetime, refs: pl.DataFrame) -> None:
+    """Replace the reference prices recorded at ``at`` with ``refs`` (``reference_prices``
+    rows), in the caller's transaction."""
+    conn.execute("DELETE FROM reference_prices WHERE time = %s", (at,))
+    with conn.cursor().copy(compose(__file__, "copy_reference_prices.sql")) as copy:
+        copy.write(_reference_csv(refs, at))
+
+
 def held_items(conn: psycopg.Connection) -> list[int]:
     return [row[0] for row in conn.execute("SELECT DISTINCT item_id FROM portfolio_holdings")]
 
@@ -61,18 +89,7 @@ def snapshot_portfolios(
     latest = latest_market_prices(conn, at, policy.max_age, policy.markets, held)
     refs = reference_prices(latest, policy)
     with conn.transaction():
-        conn.execute("DELETE FROM reference_prices WHERE time = %s", (at,))
-        conn.execute(
-            compose(__file__, "insert_reference_prices.sql"),
-            {
-                "at": at,
-                "items": refs.get_column("item_id").to_list(),
-                "prices": refs.get_column("price_cents").to_list(),
-                "markets": refs.get_column("market").to_list(),
-                "considered": [",".join(m) for m in refs.get_column("markets").to_list()],
-                "observed": refs.get_column("time").to_list(),
-            },
-        )
+        write_reference_prices(conn, at, refs)
         markets = sorted(set(refs.get_column("market").to_list()))
         portfolios = conn.execute(
             _snapshot_statement(markets), {"at": at, "rule": policy.describe()}
