@@ -123,7 +123,7 @@ def test_batches_of_keys_keep_each_key_guarded(redis_client, redis_prefix) -> No
 
 def test_a_large_ranking_swaps_in_with_bounded_commands(redis_client, redis_prefix) -> None:
     """Redis runs one command at a time: a ranking of 5,000 members goes in by ZADDs of
-    at most 125 members, and the ranking it replaces is UNLINKed (freed off Redis's
+    at most 64 members, and the ranking it replaces is UNLINKed (freed off Redis's
     main thread) before the RENAME, which thus never frees a large value itself."""
     cache = PriceCache(redis_client, redis_prefix)
     key = cache.ranking_key("24h")
@@ -141,7 +141,7 @@ def test_a_large_ranking_swaps_in_with_bounded_commands(redis_client, redis_pref
             if len(words) > 1 and words[1].strip('"').startswith(key):
                 commands.append([w.strip('"') for w in words])
     zadds = [words for words in commands if words[0] == "ZADD"]
-    assert zadds and max((len(words) - 2) // 2 for words in zadds) <= 125
+    assert zadds and max((len(words) - 2) // 2 for words in zadds) <= 64
     assert sum((len(words) - 2) // 2 for words in zadds) == 5000
     names = [words[0] for words in commands]
     # The old ranking is unlinked, then the new one renamed onto its name.
@@ -191,3 +191,17 @@ def test_ranking_scores_arrive_exactly(redis_client, redis_prefix) -> None:
     assert cache.replace_ranking("1h", scores, T0)
     stored = dict(redis_client.zrange(cache.ranking_key("1h"), 0, -1, withscores=True))
     assert {int(member): score for member, score in stored.items()} == scores
+
+
+def test_documents_cached_by_an_earlier_version_stay_guarded(redis_client, redis_prefix) -> None:
+    """Prices cached before the compact encoding (a space after each colon) keep the
+    guard: an older price does not replace them, a newer one does."""
+    cache = PriceCache(redis_client, redis_prefix)
+    newer = _price(1, 30, 500)
+    legacy = json.dumps(json.loads(newer.to_json()))  # json.dumps' ", " and ": "
+    assert '"time_us": ' in legacy
+    redis_client.set(cache.latest_price_key(1), legacy)
+    assert cache.set_latest_prices([_price(1, 20, 1)]) == 0
+    assert cache.get_latest_price(1)["price_cents"] == 500
+    assert cache.set_latest_prices([_price(1, 40, 700)]) == 1
+    assert cache.get_latest_price(1)["price_cents"] == 700
