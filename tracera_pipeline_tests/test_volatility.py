@@ -114,6 +114,21 @@ def test_recompute_is_idempotent_and_ranking_is_by_cv_per_market(conn, flavor) -
     assert {r.market for r in ranked} == {"synthetic_buff"}
 
 
+def test_serial_queries_give_the_same_metrics_and_leave_the_session_alone(conn, flavor) -> None:
+    """The asset runs each window with PostgreSQL's parallel workers off: the metrics
+    are the same rows, and the setting ends with the transaction (the connection goes
+    back to a pool shared with other steps)."""
+    _load(conn, flavor)
+    at = T0 + timedelta(hours=12)
+    metrics = "SELECT * FROM item_volatility ORDER BY item_id, provider_id"
+    before = conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0]
+    compute_volatility(conn, WINDOWS["24h"], [at])
+    parallel = conn.execute(metrics).fetchall()
+    assert compute_volatility(conn, WINDOWS["24h"], [at], parallel_workers=0) == 8
+    assert conn.execute(metrics).fetchall() == parallel
+    assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone()[0] == before
+
+
 def test_whole_days_inside_a_segment_are_read_from_the_24h_buckets() -> None:
     at = T0 + timedelta(hours=13)  # a Monday, 13:00
     plan = plan_scan(WINDOWS["7d"], [at])

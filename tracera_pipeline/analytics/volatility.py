@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg import sql
 
 from tracera_pipeline.analytics.volatility_plan import (
     WINDOWS,
@@ -61,12 +62,17 @@ def item_blocks(conn: psycopg.Connection, plan: ScanPlan) -> list[range]:
 
 
 def compute_volatility(
-    conn: psycopg.Connection, window: VolatilityWindow, as_of: list[datetime]
+    conn: psycopg.Connection,
+    window: VolatilityWindow,
+    as_of: list[datetime],
+    *,
+    parallel_workers: int | None = None,
 ) -> int:
     """Replace the metrics of ``window`` at each ``as_of`` (hour boundaries); rows written.
 
     Reads price_1h and, for whole days, price_24h: refresh both first. One
-    transaction, a block of items at a time."""
+    transaction, a block of items at a time. ``parallel_workers``: PostgreSQL's
+    parallel workers per query (``None``: the server's own setting)."""
     if not as_of:
         return 0
     plan = plan_scan(window, as_of)
@@ -78,6 +84,12 @@ def compute_volatility(
         # group (16.8 MB for 8,328 in EXPLAIN): the default 4 MB would spill them.
         conn.execute("SET LOCAL jit = off")
         conn.execute("SET LOCAL work_mem = '256MB'")
+        if parallel_workers is not None:
+            conn.execute(
+                sql.SQL("SET LOCAL max_parallel_workers_per_gather = {}").format(
+                    sql.Literal(parallel_workers)
+                )
+            )
         conn.execute(
             "DELETE FROM item_volatility WHERE window_name = %s AND as_of = ANY(%s)",
             (window.name, as_of),

@@ -72,13 +72,19 @@ def item_volatility(
 ) -> dg.MaterializeResult:
     as_of = [window.end for window in partition_windows(context)]
 
+    # The windows are independent statements: on their own connections PostgreSQL
+    # runs them on separate cores, one process each. Parallel workers on top only
+    # crowded the cores they already used: on 2 cores, a mid-day as-of hour of 5,000
+    # items × 4 markets took 2.5-3.0 s with them and 1.8-2.1 s without (native;
+    # TimescaleDB ~1.0 s either way, its plans stay serial).
+    workers = max(1, min(len(WINDOWS), postgres.pool_max_size - 1))
+
     def compute(window: VolatilityWindow) -> int:
         with postgres.connection() as conn:
-            return compute_volatility(conn, window, as_of)
+            return compute_volatility(
+                conn, window, as_of, parallel_workers=0 if workers > 1 else None
+            )
 
-    # The windows are independent statements: on their own connections PostgreSQL
-    # runs them on separate cores (a single-threaded aggregate each).
-    workers = max(1, min(len(WINDOWS), postgres.pool_max_size - 1))
     postgres.flavor  # noqa: B018 (opens the pool before the threads share it)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="volatility") as pool:
         computed = {name: pool.submit(compute, window) for name, window in WINDOWS.items()}
