@@ -210,7 +210,7 @@ def test_the_held_items_lookup_matches_the_window_scan(conn, flavor) -> None:
         (provider_id(conn, "synthetic"), until - lookback),
     )
     everything = latest_market_prices(conn, until, lookback, markets)
-    held = [3, 5, 8, 11, 999_999]  # 999,999 is no item at all
+    held = [3, 5, 8, 11, 999_999, 5]  # 999,999 is no item at all; 5 comes twice
     targeted = latest_market_prices(conn, until, lookback, markets, held)
     assert targeted.height == 4 * 2 - 1
     assert targeted.equals(everything.filter(pl.col("item_id").is_in(held)))

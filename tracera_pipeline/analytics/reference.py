@@ -90,7 +90,7 @@ def latest_market_prices(
         "markets": list(markets),
     }
     if items is not None:
-        params["items"] = list(items)
+        params["items"] = sorted(set(items))  # one probe per item, as ANY() had it
         rows = conn.execute(compose(__file__, "latest_prices_of_items.sql"), params).fetchall()
         return pl.DataFrame(rows, schema=LATEST_SCHEMA, orient="row")
     with conn.transaction():
