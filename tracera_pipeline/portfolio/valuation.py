@@ -65,7 +65,8 @@ def write_reference_prices(conn: psycopg.Connection, at: datetime, refs: pl.Data
     """Replace the reference prices recorded at ``at`` with ``refs`` (``reference_prices``
     rows), in the caller's transaction."""
     conn.execute("DELETE FROM reference_prices WHERE time = %s", (at,))
-    with conn.cursor().copy(compose(__file__, "copy_reference_prices.sql")) as copy:
+    statement = compose(__file__, "copy_reference_prices.sql")
+    with conn.cursor() as cur, cur.copy(statement) as copy:
         copy.write(_reference_csv(refs, at))
 
 
