@@ -4,6 +4,8 @@ validate with Dagster's and dagster-k8s' own schemas (no cluster needed)."""
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import dagster as dg
 import pytest
@@ -17,6 +19,7 @@ from dagster_k8s import K8sRunLauncher
 
 from tracera_pipeline.config import REPO_ROOT
 from tracera_pipeline.definitions import build_definitions
+from tracera_pipeline.defs.executors import FORKSERVER_PRELOAD
 
 K8S = REPO_ROOT / "deploy" / "k8s"
 
@@ -70,3 +73,16 @@ def test_the_executor_is_chosen_by_tracera_executor_and_its_config_validates(
         if executor != "in_process":
             # every provider step at once, plus one to start the downstream steps
             assert execution[executor]["max_concurrent"] == 3
+        if executor == "multiprocess":
+            # Step processes fork from a forkserver that loaded the code location.
+            forkserver = execution[executor]["start_method"]["forkserver"]
+            assert forkserver["preload_modules"][0] == "tracera_pipeline.definitions"
+
+
+def test_every_module_the_forkserver_preloads_imports() -> None:
+    # Python's forkserver skips a preload module that fails to import, silently.
+    code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *FORKSERVER_PRELOAD], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
