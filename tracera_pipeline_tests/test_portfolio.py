@@ -8,7 +8,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tracera_pipeline.analytics.reference import ReferencePolicy, latest_market_prices
+from tracera_pipeline.analytics.reference import (
+    LATEST_SCHEMA,
+    ReferencePolicy,
+    latest_market_prices,
+)
 from tracera_pipeline.portfolio.loader import (
     PortfolioFileError,
     load_portfolios,
@@ -192,11 +196,12 @@ def test_median_rule_rounds_half_up_over_fresh_markets(conn, flavor, tmp_path: P
     assert prices == [(1101,), (90000,)]  # (1000 + 1201) / 2 = 1100.5 → 1101
 
 
-def test_the_held_items_lookup_matches_the_window_scan(conn, flavor) -> None:
-    """Held items' newest prices come from a targeted lookup (one probe per item and
-    market down the primary key); it must give exactly the rows the whole-window scan
-    gives for those items: across midnight (two day partitions or chunks), on every
-    listed market only, with items whose prices are too old or missing left out."""
+def test_the_newest_prices_lookups_give_the_windows_newest_rows(conn, flavor) -> None:
+    """Every item's (or the held items') newest price per market comes from one probe
+    per item and market down the primary key; it must give exactly the window's newest
+    rows, picked here from all of them: across midnight (two day partitions or
+    chunks), on every listed market only, with items whose prices are too old or
+    missing left out."""
     for market in ("synthetic", "synthetic_buff", "synthetic_steam"):
         load_synthetic(
             conn, flavor, T0, T0 + timedelta(days=2), items=12, interval=900,
@@ -209,11 +214,29 @@ def test_the_held_items_lookup_matches_the_window_scan(conn, flavor) -> None:
         "DELETE FROM price_history WHERE item_id = 3 AND provider_id = %s AND time >= %s",
         (provider_id(conn, "synthetic"), until - lookback),
     )
+    window = conn.execute(
+        "SELECT p.item_id, i.market_hash_name, pr.name, p.time, p.price_cents, p.volume,"
+        " p.listings FROM price_history p JOIN items i USING (item_id)"
+        " JOIN providers pr USING (provider_id) WHERE p.time >= %s AND p.time < %s",
+        (until - lookback, until),
+    ).fetchall()
+    newest = (
+        pl.DataFrame(window, schema=LATEST_SCHEMA, orient="row")
+        .filter(pl.col("market").is_in(markets))
+        .sort("time")
+        .group_by("item_id", "market")
+        .last()
+        .select(LATEST_SCHEMA.keys())
+    )
+    ids = {market: provider_id(conn, market) for market in markets}
+    expected = newest.sort(pl.col("item_id"), pl.col("market").replace_strict(ids))
     everything = latest_market_prices(conn, until, lookback, markets)
+    assert everything.height == 12 * 2 - 1
+    assert everything.equals(expected)
     held = [3, 5, 8, 11, 999_999, 5]  # 999,999 is no item at all; 5 comes twice
     targeted = latest_market_prices(conn, until, lookback, markets, held)
     assert targeted.height == 4 * 2 - 1
-    assert targeted.equals(everything.filter(pl.col("item_id").is_in(held)))
+    assert targeted.equals(expected.filter(pl.col("item_id").is_in(held)))
     assert targeted.get_column("time").max() < until
     assert targeted.get_column("time").min() >= until - lookback
 

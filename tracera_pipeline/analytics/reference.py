@@ -94,8 +94,8 @@ def latest_market_prices(
         rows = conn.execute(compose(__file__, "latest_prices_of_items.sql"), params).fetchall()
         return pl.DataFrame(rows, schema=LATEST_SCHEMA, orient="row")
     with conn.transaction():
-        # The window's rows are sorted to pick the newest: with the default 4 MB a
-        # few thousand items' hour already spilled to disk.
+        # The rows come out sorted by item and market: with the default 4 MB a
+        # catalogue of 100,000 items would spill that sort to disk.
         conn.execute("SET LOCAL work_mem = '64MB'")
         rows = conn.execute(compose(__file__, "latest_market_prices.sql"), params).fetchall()
     return pl.DataFrame(rows, schema=LATEST_SCHEMA, orient="row")

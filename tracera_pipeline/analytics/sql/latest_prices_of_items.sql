@@ -2,8 +2,8 @@
 -- seed's targeted lookup, as one statement. Each (item, market) pair reads its
 -- newest row backwards down the primary key (item_id, provider_id, time) and stops:
 -- 2,000 held items × 3 markets took 20 ms, where sorting the window's rows of those
--- items (latest_market_prices.sql, 12 rows a series in 2 hours) took 47 ms, and the
--- lookup's cost no longer grows with how often a market is sampled.
+-- items (12 rows a series in 2 hours) took 47 ms, and the lookup's cost does not
+-- grow with how often a market is sampled.
 SELECT h.item_id, i.market_hash_name, pr.name AS market,
        n.time, n.price_cents, n.volume, n.listings
 FROM unnest(%(items)s::integer[]) AS h(item_id)
