@@ -13,6 +13,7 @@ from tracera_pipeline.analytics.volatility import (
     plan_scan,
     top_volatile,
 )
+from tracera_pipeline.analytics.volatility_sums import segment_queries
 from tracera_pipeline.storage.aggregates import LEVELS, refresh_level
 from tracera_pipeline_tests.helpers import T0, load_synthetic, raw_rows
 
@@ -65,11 +66,7 @@ def _expected(raw: pl.DataFrame, item: int, provider: int, width: timedelta, at)
     }
 
 
-def test_metrics_match_numpy_over_each_sliding_window(conn, flavor) -> None:
-    raw = _load(conn, flavor)
-    # Soon after the first samples, mid-history, after a gap, and a run of hours.
-    as_of = [START + timedelta(hours=1), START + timedelta(hours=3), T0 + timedelta(hours=6)]
-    as_of += [T0 + timedelta(hours=h) for h in range(10, 14)]
+def _check_against_numpy(conn, raw: pl.DataFrame, as_of: list) -> None:
     for window in WINDOWS.values():
         written = compute_volatility(conn, window, as_of)
         checked = 0
@@ -94,11 +91,39 @@ def test_metrics_match_numpy_over_each_sliding_window(conn, flavor) -> None:
                                 window.name, at, item, provider, name,
                             )  # fmt: skip
         assert written == checked > 0
+
+
+def test_metrics_match_numpy_over_each_sliding_window(conn, flavor) -> None:
+    raw = _load(conn, flavor)
+    # Soon after the first samples, mid-history, after a gap, and a run of hours.
+    as_of = [START + timedelta(hours=1), START + timedelta(hours=3), T0 + timedelta(hours=6)]
+    as_of += [T0 + timedelta(hours=h) for h in range(10, 14)]
+    _check_against_numpy(conn, raw, as_of)
     # The 1h window as of START + 1h holds the first hour's two samples: metrics exist.
     first = conn.execute(
         "SELECT count(*) FROM item_volatility WHERE as_of = %s", (START + timedelta(hours=1),)
     ).fetchone()[0]
     assert first == 3 * 8  # every window, item and market
+    # One as-of hour, as a fresh tick computes it: the previous windows' hours and
+    # days are read with only their counts and price sums (the rest left 0).
+    _check_against_numpy(conn, raw, [T0 + timedelta(hours=12)])
+
+
+def test_segments_only_previous_windows_read_skip_their_other_sums() -> None:
+    at = T0 + timedelta(hours=13)
+    for window in (WINDOWS["24h"], WINDOWS["7d"]):
+        plan = plan_scan(window, [at])
+        queries = segment_queries(window, [at], plan)
+        counts_only = [q for q in queries if not q.params["full_sums"]]
+        read = {*counts_only[0].params["hours"], *counts_only[0].params["days"]}
+        # Exactly the previous window's buckets, [T - 2W, T - W).
+        assert min(read) == at - 2 * window.width and max(read) < at - window.width
+        assert len(counts_only) == 1
+    # A run of as-of hours reads a segment fully wherever any of its windows needs it.
+    run = [T0 + timedelta(hours=h) for h in range(1, 25)]
+    queries = segment_queries(WINDOWS["24h"], run, plan_scan(WINDOWS["24h"], run))
+    partial = [h for q in queries if not q.params["full_sums"] for h in q.params["hours"]]
+    assert partial and max(partial) < run[0] - WINDOWS["24h"].width
 
 
 def test_recompute_is_idempotent_and_ranking_is_by_cv_per_market(conn, flavor) -> None:

@@ -73,28 +73,41 @@ def segment_queries(
 ) -> list[SegmentQuery]:
     """The hours and whole days read, each with the point (index into
     ``plan.points``) whose segment holds it: segments of one bucket in one query,
-    wider ones in another."""
+    wider ones in another; each split again by whether any window of ``as_of``
+    needs the segment's every sum, or only a previous window reads it."""
     index = {point: n for n, point in enumerate(plan.points)}
     hours = [(hour, index[plan.point_of(hour)]) for hour in plan.hours]
     days = [(day, index[plan.point_of(day + DAY - HOUR)]) for day in plan.days]
     buckets = collections.Counter(point for _, point in hours + days)  # per segment
     t_ref = int((min(as_of) - 2 * window.width - BUCKET_ORIGIN).total_seconds())
+    # A segment ending at or before the earliest window's start is read only as part
+    # of previous windows, whose % change needs the count and the price sum alone:
+    # the other sums (the costliest, 30-digit time² sums) are left 0 there. Running
+    # sums from that 0 still give every window's exact sums: a window's are the
+    # difference of two running sums that both hold the same previous segments.
+    first_start = plan.points.index(min(as_of) - HOUR - window.width)
     queries = []
     for statement, single in (
         ("volatility_single_buckets.sql", True),
         ("volatility_wide_segments.sql", False),
     ):
-        chosen_hours = [(h, p) for h, p in hours if (buckets[p] == 1) == single]
-        chosen_days = [(d, p) for d, p in days if (buckets[p] == 1) == single]
-        if chosen_hours or chosen_days:
-            params: dict[str, object] = {
-                "hours": [h for h, _ in chosen_hours],
-                "hour_points": [p for _, p in chosen_hours],
-                "days": [d for d, _ in chosen_days],
-                "day_points": [p for _, p in chosen_days],
-                "t_ref": t_ref,
-            }
-            queries.append(SegmentQuery(statement, params))
+        for full_sums in (True, False):
+
+            def wanted(point: int, single: bool = single, full_sums: bool = full_sums) -> bool:
+                return (buckets[point] == 1) == single and (point > first_start) == full_sums
+
+            chosen_hours = [(hour, point) for hour, point in hours if wanted(point)]
+            chosen_days = [(day, point) for day, point in days if wanted(point)]
+            if chosen_hours or chosen_days:
+                params: dict[str, object] = {
+                    "hours": [h for h, _ in chosen_hours],
+                    "hour_points": [p for _, p in chosen_hours],
+                    "days": [d for d, _ in chosen_days],
+                    "day_points": [p for _, p in chosen_days],
+                    "t_ref": t_ref,
+                    "full_sums": full_sums,
+                }
+                queries.append(SegmentQuery(statement, params))
     return queries
 
 
