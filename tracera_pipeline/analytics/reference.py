@@ -88,11 +88,8 @@ def latest_market_prices(
         "since": until - lookback,
         "until": until,
         "markets": list(markets),
+        "items": None if items is None else list(items),
     }
-    if items is not None:
-        params["items"] = sorted(set(items))  # one probe per item, as ANY() had it
-        rows = conn.execute(compose(__file__, "latest_prices_of_items.sql"), params).fetchall()
-        return pl.DataFrame(rows, schema=LATEST_SCHEMA, orient="row")
     with conn.transaction():
         # The rows come out sorted by item and market: with the default 4 MB a
         # catalogue of 100,000 items would spill that sort to disk.
