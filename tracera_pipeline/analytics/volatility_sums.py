@@ -86,18 +86,19 @@ def segment_queries(
     # sums from that 0 still give every window's exact sums: a window's are the
     # difference of two running sums that both hold the same previous segments.
     first_start = plan.points.index(min(as_of) - HOUR - window.width)
+
+    def kind(point: int) -> tuple[bool, bool]:
+        """(a segment of one bucket, a segment some window reads whole)"""
+        return buckets[point] == 1, point > first_start
+
     queries = []
     for statement, single in (
         ("volatility_single_buckets.sql", True),
         ("volatility_wide_segments.sql", False),
     ):
         for full_sums in (True, False):
-
-            def wanted(point: int, single: bool = single, full_sums: bool = full_sums) -> bool:
-                return (buckets[point] == 1) == single and (point > first_start) == full_sums
-
-            chosen_hours = [(hour, point) for hour, point in hours if wanted(point)]
-            chosen_days = [(day, point) for day, point in days if wanted(point)]
+            chosen_hours = [(h, p) for h, p in hours if kind(p) == (single, full_sums)]
+            chosen_days = [(d, p) for d, p in days if kind(p) == (single, full_sums)]
             if chosen_hours or chosen_days:
                 params: dict[str, object] = {
                     "hours": [h for h, _ in chosen_hours],
