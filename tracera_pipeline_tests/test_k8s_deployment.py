@@ -51,19 +51,22 @@ def test_the_k8s_instance_file_passes_dagsters_and_dagster_k8s_validation() -> N
 
 
 @pytest.mark.parametrize(
-    ("choice", "ingestion", "other_runs"),
+    ("choice", "providers", "ingestion", "other_runs"),
     [
-        ("k8s_job", "k8s", "k8s"),
-        ("in_process", "in_process", "in_process"),
-        ("multiprocess", "multiprocess", "multiprocess"),
-        ("", "multiprocess", "in_process"),  # auto
+        ("k8s_job", ["synthetic", "steam"], "k8s", "k8s"),
+        ("in_process", ["synthetic", "steam"], "in_process", "in_process"),
+        ("multiprocess", ["synthetic", "steam"], "multiprocess", "multiprocess"),
+        ("multiprocess", ["synthetic"], "multiprocess", "multiprocess"),
+        ("", ["synthetic", "steam"], "multiprocess", "in_process"),  # auto
+        # auto, one provider: no step to run beside it, so no step process to start
+        ("", ["synthetic"], "in_process", "in_process"),
     ],
 )
 def test_the_executor_is_chosen_by_tracera_executor_and_its_config_validates(
-    choice: str, ingestion: str, other_runs: str, monkeypatch
+    choice: str, providers: list[str], ingestion: str, other_runs: str, monkeypatch
 ) -> None:
     monkeypatch.setenv("TRACERA_EXECUTOR", choice)
-    defs = build_definitions(["synthetic", "steam"])
+    defs = build_definitions(providers)
     for job, executor in (
         (defs.resolve_job_def("ingest_prices"), ingestion),
         (defs.resolve_implicit_global_asset_job_def(), other_runs),
@@ -72,7 +75,7 @@ def test_the_executor_is_chosen_by_tracera_executor_and_its_config_validates(
         execution = dg.validate_run_config(job, {})["execution"]
         if executor != "in_process":
             # every provider step at once, plus one to start the downstream steps
-            assert execution[executor]["max_concurrent"] == 3
+            assert execution[executor]["max_concurrent"] == max(2, len(providers) + 1)
         if executor == "multiprocess":
             # Step processes fork from a forkserver that loaded the code location.
             forkserver = execution[executor]["start_method"]["forkserver"]

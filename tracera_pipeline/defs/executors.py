@@ -1,8 +1,10 @@
 """How a run's steps execute, chosen by ``TRACERA_EXECUTOR`` when the code loads.
 
 * ``auto`` (default): the ingestion job's provider steps each in their own process
-  (they wait on provider APIs, so in parallel), every other run — the downstream
-  automation, backfills, materializations from the UI — in the run worker itself.
+  (they wait on provider APIs, so in parallel) when two or more providers are
+  enabled; one provider's step, with nothing to run beside it, in the run worker
+  (a step process only added its start, 2-2.7 s a tick). Every other run — the
+  downstream automation, backfills, materializations from the UI — in the run worker.
   Those steps are short SQL statements run by PostgreSQL: Dagster's start of a step
   process (1.5-2 s on two cores: the job and its execution plan rebuilt, the
   instance opened) cost more than the steps and delayed fresh prices by ~2 s per
@@ -33,7 +35,9 @@ FORKSERVER_PRELOAD = ("tracera_pipeline.definitions", "dagster._utils.test")
 
 def ingestion_executor(name: str, providers: int) -> dg.ExecutorDefinition:
     """The ingestion job's executor."""
-    return build_executor("multiprocess" if name == "auto" else name, providers)
+    if name == "auto":
+        name = "multiprocess" if providers > 1 else "in_process"
+    return build_executor(name, providers)
 
 
 def run_executor(name: str, providers: int) -> dg.ExecutorDefinition:
