@@ -4,7 +4,7 @@ import polars as pl
 
 from tracera_pipeline.providers.base import PRICE_SCHEMA
 from tracera_pipeline.providers.synthetic import SyntheticMarket
-from tracera_pipeline.providers.validation import MAX_PRICE_CENTS, validate_prices
+from tracera_pipeline.providers.validation import MAX_PRICE_CENTS, _tag_each_row, validate_prices
 from tracera_pipeline_tests.helpers import T0
 
 END = T0 + timedelta(hours=1)
@@ -80,3 +80,55 @@ def test_synthetic_prices_vary_by_item_time_and_seed() -> None:
     assert per_item.get_column("price_cents").min() > 1
     names = a.get_column("market_hash_name").unique().to_list()
     assert all("|" in n or n.endswith("Case") for n in names)
+
+
+def _both_paths(frame: pl.DataFrame) -> tuple[list[tuple], list[str]]:
+    """The fast path's result, after checking it against tagging every row."""
+    result = validate_prices(frame, T0, END)
+    exact = _tag_each_row(frame, T0, END)
+    assert result.accepted.rows() == exact.accepted.rows()
+    assert result.rejected.rows() == exact.rejected.rows()
+    assert result.rejected.columns == exact.rejected.columns
+    return result.accepted.rows(), result.rejected.get_column("reason").to_list()
+
+
+def test_fast_path_agrees_with_tagging_every_row() -> None:
+    clean = SyntheticMarket(items=20, interval_seconds=300).fetch(T0, END)
+    item_major = clean.sort("market_hash_name", "time")
+    time_major = clean.sort("time", "market_hash_name")
+    duplicate = "duplicate market_hash_name and time in one fetch"
+    assert _both_paths(item_major) == (item_major.rows(), [])
+    assert _both_paths(time_major) == (time_major.rows(), [])  # not one block per name
+    assert _both_paths(item_major.reverse())[1] == []  # times falling inside each block
+    # A repeated pair inside one name's block, at its start, and across two blocks.
+    inside = pl.concat([item_major.head(3), item_major.slice(2, 1), item_major.slice(3)])
+    assert _both_paths(inside)[1] == [duplicate]
+    at_start = pl.concat([item_major.head(1), item_major])
+    assert _both_paths(at_start)[1] == [duplicate]
+    one_name = item_major.filter(pl.col("market_hash_name") == item_major[0, "market_hash_name"])
+    split = pl.concat([one_name.head(5), item_major.slice(one_name.height, 12), one_name.slice(4)])
+    assert _both_paths(split)[1] == [duplicate]
+    # A live snapshot: one row per name at one time, and the same name twice.
+    snapshot = time_major.filter(pl.col("time") == T0)
+    assert _both_paths(snapshot)[1] == []
+    assert _both_paths(pl.concat([snapshot, snapshot.tail(1)]))[1] == [duplicate]
+
+
+def test_fast_path_leaves_each_broken_rule_to_the_exact_path() -> None:
+    base = SyntheticMarket(items=5, interval_seconds=600).fetch(T0, END)
+    time_type = base.schema["time"]
+    cases = [
+        ("market_hash_name", pl.lit(" "), "empty market_hash_name"),
+        ("time", pl.lit(None, dtype=time_type), "missing time"),
+        ("time", pl.lit(END, dtype=time_type), "time outside the partition window"),
+        ("price_cents", pl.lit(None, dtype=pl.Int64), "missing price"),
+        ("price_cents", pl.lit(0, dtype=pl.Int64), "non-positive price"),
+        ("volume", pl.lit(-1, dtype=pl.Int32), "negative volume"),
+    ]
+    last = pl.int_range(pl.len()) == pl.len() - 1
+    for column, value, reason in cases:
+        broken = base.with_columns(
+            pl.when(last).then(value).otherwise(pl.col(column)).alias(column)
+        )
+        accepted, reasons = _both_paths(broken)
+        assert reasons == [reason] and len(accepted) == base.height - 1
