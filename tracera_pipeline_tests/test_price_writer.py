@@ -7,7 +7,13 @@ import polars as pl
 import psycopg
 
 from tracera_pipeline.providers.base import PRICE_SCHEMA
-from tracera_pipeline.storage.price_writer import WriteMode, write_price_window
+from tracera_pipeline.storage.price_writer import (
+    Window,
+    WriteMode,
+    window_lock_key,
+    write_price_window,
+    write_price_windows,
+)
 from tracera_pipeline_tests.helpers import T0, raw_rows, with_item_ids
 
 ODD_NAMES = [
@@ -185,3 +191,27 @@ def test_replace_only_touches_its_own_provider_and_window(conn, flavor) -> None:
         window_end=T0 + timedelta(hours=1),
     )
     assert sorted(raw_rows(conn).get_column("price_cents").to_list()) == [10, 11, 12]
+
+
+def test_a_ranged_write_holds_the_lock_of_each_of_its_hours(conn, database_url, flavor) -> None:
+    from tracera_pipeline.providers.synthetic import SyntheticMarket
+
+    hours = [T0 + timedelta(hours=h) for h in range(3)]
+    rows = with_item_ids(conn, SyntheticMarket(items=3, interval_seconds=600).fetch(T0, hours[-1]))
+    windows = [Window(start, start + timedelta(hours=1)) for start in hours[:2]]
+    connect = psycopg.connect
+    with (
+        connect(database_url, autocommit=True) as writer,
+        connect(database_url, autocommit=True) as other,
+    ):
+
+        def free(provider_id: int, start) -> bool:
+            keys = window_lock_key(provider_id, start)
+            return other.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", keys).fetchone()[0]
+
+        # The write inside a longer transaction: its locks last until that ends.
+        with writer.transaction():
+            write_price_windows(writer, rows, windows, flavor=flavor, provider_id=1)
+            assert [free(1, start) for start in hours] == [False, False, True]
+            assert free(2, hours[0])  # another provider's window
+        assert free(1, hours[0])

@@ -52,10 +52,20 @@ class WriteResult:
     seconds: float
 
 
-def _window_lock(conn: psycopg.Connection, provider_id: int, window_start: datetime) -> None:
+def window_lock_key(provider_id: int, window_start: datetime) -> tuple[int, int]:
+    """The advisory lock (two-key form) that serialises writers of one provider's window."""
     key = (provider_id << 24) ^ int(window_start.timestamp() // 60)
+    return _WINDOW_LOCK_NAMESPACE, key & 0x7FFF_FFFF
+
+
+def _lock_windows(conn: psycopg.Connection, provider_id: int, starts: list[datetime]) -> None:
+    """Every window's lock in one round trip (a day's run has 24), in the order given."""
+    keys = [window_lock_key(provider_id, start)[1] for start in starts]
     conn.execute(
-        "SELECT pg_advisory_xact_lock(%s, %s)", (_WINDOW_LOCK_NAMESPACE, key & 0x7FFF_FFFF)
+        "SELECT pg_advisory_xact_lock(%s, key)"
+        " FROM unnest(%s::integer[]) WITH ORDINALITY AS wanted(key, position)"
+        " ORDER BY position",
+        (_WINDOW_LOCK_NAMESPACE, keys),
     )
 
 
@@ -121,10 +131,12 @@ def write_price_windows(
     if flavor is Flavor.NATIVE:
         ensure_partitions(conn, spans[0].start, spans[-1].end)
     replaced = 0
+    starts = sorted(window.start for window in windows)
     with conn.transaction():
-        for window in sorted(windows, key=lambda w: w.start):
-            _window_lock(conn, provider_id, window.start)
-            guard_window(conn, window.start)  # retention waits; hours it passed are refused
+        # In time order, so that writers cannot deadlock.
+        _lock_windows(conn, provider_id, starts)
+        # Retention waits; if it passed the earliest hour, the write is refused.
+        guard_window(conn, starts[0])
         if mode is WriteMode.REPLACE:
             for span in spans:
                 replaced += conn.execute(
