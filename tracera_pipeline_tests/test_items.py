@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import psycopg
 
 from tracera_pipeline.storage.items import existing_item_ids, resolve_item_ids
@@ -36,3 +39,30 @@ def test_existing_item_ids_adds_nothing(conn) -> None:
         conn.execute("SELECT count(*) FROM items WHERE market_hash_name = 'unknown'").fetchone()[0]
         == 0
     )
+
+
+def test_a_name_another_writer_adds_meanwhile_still_resolves(conn, database_url) -> None:
+    """The other writer's name commits after the resolving statement's snapshot: its
+    insert skips the name and its snapshot cannot see it, yet the name resolves."""
+    resolved: dict[str, int] = {}
+
+    def resolve() -> None:
+        with psycopg.connect(database_url, autocommit=True) as own:
+            resolved.update(resolve_item_ids(own, ["fresh", "raced"]).iter_rows())
+
+    with psycopg.connect(database_url) as other:  # not autocommit: stays open
+        other.execute("INSERT INTO items (market_hash_name) VALUES ('raced')")
+        thread = threading.Thread(target=resolve)
+        thread.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        deadline = time.monotonic() + 10
+        while conn.execute(waiting).fetchone()[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert conn.execute(waiting).fetchone()[0] == 1, "the insert never waited"
+        other.commit()
+    thread.join(timeout=10)
+    stored = dict(conn.execute("SELECT market_hash_name, item_id FROM items").fetchall())
+    assert resolved == stored and set(stored) == {"fresh", "raced"}

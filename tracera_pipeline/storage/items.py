@@ -26,6 +26,25 @@ ORDER BY wanted.name
 ON CONFLICT (market_hash_name) DO NOTHING
 """
 
+# The same insert, returning what it added, beside the names already known: every
+# name's id in one round trip (``%s``: the names, distinct and sorted).
+_RESOLVE = """
+WITH wanted AS (SELECT unnest(%s::text[]) AS name),
+added AS (
+    INSERT INTO items (market_hash_name)
+    SELECT wanted.name
+    FROM wanted
+    WHERE NOT EXISTS (SELECT 1 FROM items WHERE items.market_hash_name = wanted.name)
+    ORDER BY wanted.name
+    ON CONFLICT (market_hash_name) DO NOTHING
+    RETURNING market_hash_name, item_id
+)
+SELECT items.market_hash_name, items.item_id
+FROM items JOIN wanted ON items.market_hash_name = wanted.name
+UNION ALL
+SELECT market_hash_name, item_id FROM added
+"""
+
 
 def existing_item_ids(conn: psycopg.Connection, names: list[str]) -> pl.DataFrame:
     """``market_hash_name → item_id`` for those of ``names`` already in the catalogue."""
@@ -43,9 +62,20 @@ def add_missing_items(conn: psycopg.Connection, names: list[str]) -> int:
 
 
 def resolve_item_ids(conn: psycopg.Connection, names: list[str]) -> pl.DataFrame:
-    """``market_hash_name → item_id`` for ``names``, adding unknown names to the catalogue."""
-    add_missing_items(conn, names)
-    return existing_item_ids(conn, names)
+    """``market_hash_name → item_id`` for ``names``, adding unknown names to the catalogue.
+
+    One round trip: the names known at the statement's start plus those it added.
+    """
+    wanted = sorted(set(names))
+    with conn.transaction():
+        rows = conn.execute(_RESOLVE, (wanted,)).fetchall()
+    if len(rows) < len(wanted):
+        # Another writer added some of these after this statement's snapshot was
+        # taken (its insert skipped them): a new statement sees them.
+        found = {name for name, _ in rows}
+        missing = [name for name in wanted if name not in found]
+        rows.extend(existing_item_ids(conn, missing).iter_rows())
+    return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
 
 
 def provider_id(conn: psycopg.Connection, name: str) -> int:
