@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
+import polars as pl
 import psycopg
 
-from tracera_pipeline.storage.items import existing_item_ids, resolve_item_ids
+from tracera_pipeline.providers.synthetic import SyntheticMarket
+from tracera_pipeline.providers.validation import validate_prices
+from tracera_pipeline.storage.items import attach_item_ids, existing_item_ids, resolve_item_ids
+from tracera_pipeline_tests.helpers import T0
+
+HALF_HOUR = timedelta(minutes=30)
 
 
 def _sequence_position(conn: psycopg.Connection) -> int | None:
@@ -66,3 +73,21 @@ def test_a_name_another_writer_adds_meanwhile_still_resolves(conn, database_url)
     thread.join(timeout=10)
     stored = dict(conn.execute("SELECT market_hash_name, item_id FROM items").fetchall())
     assert resolved == stored and set(stored) == {"fresh", "raced"}
+
+
+def test_ids_attached_per_name_block_equal_those_joined_per_row(conn) -> None:
+    frame = SyntheticMarket(items=25, interval_seconds=600).fetch(T0, T0 + timedelta(hours=2))
+    # One block per name, of unequal lengths: every third name lacks its first half hour.
+    late = (pl.col("market_hash_name").rank("dense") % 3 == 0) & (pl.col("time") < T0 + HALF_HOUR)
+    frame = frame.filter(~late).sort("market_hash_name", "time")
+    checked = validate_prices(frame, T0, T0 + timedelta(hours=2))
+    assert checked.name_blocks is not None and checked.name_blocks.len() == 25
+    by_block = attach_item_ids(conn, checked.accepted, checked.name_blocks)
+    by_row = attach_item_ids(conn, checked.accepted)
+    assert by_block.equals(by_row) and by_block.columns[-1] == "item_id"
+    stored = dict(conn.execute("SELECT market_hash_name, item_id FROM items").fetchall())
+    expected = [stored[name] for name in frame.get_column("market_hash_name")]
+    assert by_block.get_column("item_id").to_list() == expected
+    # Rows not in one block per name: no blocks, and the join.
+    mixed = validate_prices(frame.sort("time", "market_hash_name"), T0, T0 + timedelta(hours=2))
+    assert mixed.name_blocks is None

@@ -10,6 +10,7 @@ names that two writers add at the very same moment can burn one.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import psycopg
 
@@ -76,6 +77,24 @@ def resolve_item_ids(conn: psycopg.Connection, names: list[str]) -> pl.DataFrame
         missing = [name for name in wanted if name not in found]
         rows.extend(existing_item_ids(conn, missing).iter_rows())
     return pl.DataFrame(rows, schema=_SCHEMA, orient="row")
+
+
+def attach_item_ids(
+    conn: psycopg.Connection, frame: pl.DataFrame, name_blocks: pl.Series | None = None
+) -> pl.DataFrame:
+    """``frame`` plus the ``item_id`` of each row's ``market_hash_name`` (new names
+    join the catalogue). ``name_blocks``, where each name's rows begin when every
+    name's rows are contiguous, lets the ids be resolved per block and repeated
+    instead of joined row by row (a day of 1,000 items is 288,000 rows)."""
+    names = frame.get_column("market_hash_name")
+    if name_blocks is None:
+        ids = resolve_item_ids(conn, names.unique().to_list())
+        return frame.join(ids, on="market_hash_name", how="inner")
+    block_names = names.gather(name_blocks).to_list()
+    lookup = dict(resolve_item_ids(conn, block_names).iter_rows())
+    per_block = np.fromiter((lookup[name] for name in block_names), np.int32, len(block_names))
+    lengths = np.diff(name_blocks.to_numpy(), append=frame.height)
+    return frame.with_columns(pl.Series("item_id", np.repeat(per_block, lengths), pl.Int32))
 
 
 def provider_id(conn: psycopg.Connection, name: str) -> int:

@@ -15,8 +15,8 @@ import psycopg
 from tracera_pipeline.providers.base import FetchIssue, PriceProvider
 from tracera_pipeline.providers.validation import validate_prices
 from tracera_pipeline.storage.flavor import Flavor
+from tracera_pipeline.storage.items import attach_item_ids
 from tracera_pipeline.storage.items import provider_id as lookup_provider_id
-from tracera_pipeline.storage.items import resolve_item_ids
 from tracera_pipeline.storage.price_writer import Window, write_price_windows
 
 PREVIEW_ROWS = 10
@@ -139,9 +139,7 @@ def ingest_windows(
         )
     for issue in report.issues:
         log.warning(f"{provider.name}: {issue.message} [{issue.cause}]")
-    # The distinct names (a day of 1,000 items is 288,000 rows, not 288,000 names).
-    ids = resolve_item_ids(conn, accepted.get_column("market_hash_name").unique().to_list())
-    rows = accepted.join(ids, on="market_hash_name", how="inner")
+    rows = attach_item_ids(conn, accepted, validated.name_blocks)
     report.preview = rows.head(PREVIEW_ROWS)
     rows = rows.select("time", "item_id", "price_cents", "volume", "listings")
     # One write for the whole range, in the provider's own row order (item-major
