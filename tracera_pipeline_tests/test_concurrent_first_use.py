@@ -10,7 +10,7 @@ from multiprocessing.synchronize import Barrier
 import psycopg
 
 from tracera_pipeline import config
-from tracera_pipeline.storage.database import ensure_database
+from tracera_pipeline.storage.database import connect_creating
 from tracera_pipeline.storage.flavor import FlavorRequest
 from tracera_pipeline.storage.migrations import discover, migrate
 from tracera_pipeline_tests.conftest import RUN_ID, _drop, _url
@@ -27,8 +27,8 @@ def _first_use(
     """What a provider step or ``tracera-pipeline migrate`` does on first use."""
     barrier.wait(timeout=60)  # all start together, to make the race as tight as possible
     try:
-        created = ensure_database(url)
-        with psycopg.connect(url, autocommit=True) as conn:
+        conn, created = connect_creating(url)
+        with conn:
             report = migrate(conn, config.sql_dir(), flavor)
         results.put((created, len(report.applied), None))
     except Exception as exc:  # reported to the parent, which fails the test with it

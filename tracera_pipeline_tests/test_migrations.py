@@ -10,7 +10,7 @@ from psycopg import sql
 from tracera_pipeline import config
 from tracera_pipeline.storage.database import ensure_database
 from tracera_pipeline.storage.flavor import Flavor, FlavorRequest
-from tracera_pipeline.storage.migrations import MigrationError, discover, migrate
+from tracera_pipeline.storage.migrations import _LOCK_KEY, MigrationError, discover, migrate
 from tracera_pipeline_tests.conftest import SERVER_URL, _drop, _url
 
 TABLES = {
@@ -45,6 +45,20 @@ def test_schema_has_every_table_and_second_migrate_is_a_no_op(conn, flavor) -> N
     assert report.flavor is flavor
     recorded = conn.execute("SELECT DISTINCT flavor FROM schema_migrations").fetchall()
     assert recorded == [(flavor.value,)]
+
+
+def test_an_up_to_date_database_does_not_wait_for_the_migration_lock(
+    conn, database_url, flavor
+) -> None:
+    """Every run and step process starts by migrating: with nothing pending it only
+    reads the ledger, even while a migrator holds the lock."""
+    with psycopg.connect(database_url, autocommit=True) as migrator:
+        migrator.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        conn.execute("SET lock_timeout = '2s'")
+        try:
+            assert migrate(conn, config.sql_dir()).flavor is flavor
+        finally:
+            conn.execute("RESET lock_timeout")
 
 
 def test_price_history_is_partitioned_the_flavour_way(conn, flavor) -> None:

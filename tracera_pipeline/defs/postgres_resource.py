@@ -21,7 +21,7 @@ from tracera_pipeline.storage.connections import (
     scrub,
     url_problem,
 )
-from tracera_pipeline.storage.database import ensure_database, redact
+from tracera_pipeline.storage.database import connect_creating, redact
 from tracera_pipeline.storage.flavor import Flavor, FlavorError, FlavorRequest
 from tracera_pipeline.storage.migrations import MigrationError, current_flavor, migrate
 from tracera_pipeline.storage.schema_status import schema_problem
@@ -138,9 +138,9 @@ class PostgresResource(dg.ConfigurableResource):
         require_settings(self.setting_problems())
         conninfo = self.limits.conninfo(self.database_url)
         with self._prepare_failures():
-            created = ensure_database(conninfo)
             # No statement timeout here: an upgrade may rightly run long.
-            with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn, created = connect_creating(conninfo)
+            with conn:
                 applied: tuple[str, ...] = ()
                 if self.auto_migrate:
                     report = migrate(conn, config.sql_dir(), FlavorRequest(self.storage_flavor))

@@ -59,6 +59,19 @@ def ensure_database(url: str) -> bool:
     return True
 
 
+def connect_creating(url: str) -> tuple[psycopg.Connection, bool]:
+    """An autocommit connection to ``url``'s database, created first if missing
+    (then True). The maintenance database is asked only when the connection
+    fails: every run and step opens this, and the database is rarely new."""
+    try:
+        return psycopg.connect(url, autocommit=True), False
+    except psycopg.OperationalError:
+        # Missing, or something else: then creating it fails with the real cause,
+        # or the second attempt raises it.
+        created = ensure_database(url)
+    return psycopg.connect(url, autocommit=True), created
+
+
 def _exists(conn: psycopg.Connection, name: str) -> bool:
     row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     return row is not None
