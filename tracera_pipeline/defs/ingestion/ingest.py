@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import psycopg
 
@@ -180,7 +181,6 @@ def _reasons_text(reasons: dict[str, int], limit: int = 3) -> str:
 
 def _rows_per_window(rows: pl.DataFrame, windows: list[dg.TimeWindow]) -> list[int]:
     """How many of ``rows`` fall in each window (validation keeps rows inside them)."""
-    starts = pl.Series([w.start for w in windows], dtype=pl.Datetime("us", "UTC"))
-    index = starts.search_sorted(rows.get_column("time"), side="right") - 1
-    counts = dict(index.value_counts().iter_rows())
-    return [int(counts.get(i, 0)) for i in range(len(windows))]
+    starts = pl.Series([w.start for w in windows], dtype=pl.Datetime("us", "UTC")).to_numpy()
+    index = np.searchsorted(starts, rows.get_column("time").to_numpy(), side="right") - 1
+    return np.bincount(index, minlength=len(windows)).tolist()
