@@ -5,7 +5,9 @@ import threading
 import time
 from datetime import timedelta
 
-from tracera_pipeline.cache.redis_cache import LatestPrice, PriceCache
+import redis
+
+from tracera_pipeline.cache.redis_cache import LatestPrice, PriceCache, _PacedPipeline
 from tracera_pipeline_tests.helpers import T0
 
 
@@ -205,3 +207,51 @@ def test_documents_cached_by_an_earlier_version_stay_guarded(redis_client, redis
     assert cache.get_latest_price(1)["price_cents"] == 500
     assert cache.set_latest_prices([_price(1, 40, 700)]) == 1
     assert cache.get_latest_price(1)["price_cents"] == 700
+
+
+def test_writes_go_a_few_commands_per_round_trip(redis_client, redis_prefix, monkeypatch) -> None:
+    """Redis runs all the commands one read brings before it serves another client:
+    a warm sent as one pipeline held readers ~1.5 ms. Every trip is bounded, and
+    every reply still counts."""
+    trips: list[int] = []
+    execute = redis.client.Pipeline.execute
+
+    def counted(pipe: redis.client.Pipeline, *args, **kwargs):
+        trips.append(len(pipe))
+        return execute(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    cache = PriceCache(redis_client, redis_prefix)
+    assert cache.set_latest_prices([_price(i, 30, 1000 + i) for i in range(1000)]) == 1000
+    assert max(trips) <= 4 and sum(trips) == 1000 // 20
+    trips.clear()
+    assert cache.replace_ranking("7d", {i: float(i) for i in range(5000)}, T0)
+    assert max(trips) <= 4 and redis_client.zcard(cache.ranking_key("7d")) == 5000
+
+
+def test_a_fill_abandoned_between_trips_leaves_a_key_that_expires(
+    redis_client, redis_prefix
+) -> None:
+    cache = PriceCache(redis_client, redis_prefix)
+    temporary = cache.key("rankings", "volatile", "1h", "building", "abandoned")
+    paced = _PacedPipeline(redis_client)
+    cache._zadd(paced, temporary, {str(i): float(i) for i in range(1000)})  # never finished
+    assert 0 < redis_client.zcard(temporary) < 1000
+    assert 0 < redis_client.ttl(temporary) <= 600
+
+
+def test_scripts_are_made_sure_of_once_per_warm(redis_client, redis_prefix) -> None:
+    """Even after Redis forgot its scripts: loaded once, then called by hash."""
+    cache = PriceCache(redis_client, redis_prefix)
+    redis_client.script_flush()
+    script_commands: list[str] = []
+    with redis_client.monitor() as monitor:
+        assert cache.set_latest_prices([_price(i, 30, 1000 + i) for i in range(400)]) == 400
+        redis_client.ping()
+        for entry in monitor.listen():
+            if entry["command"] == "PING":
+                break
+            if entry["command"].startswith("SCRIPT"):
+                script_commands.append(entry["command"].split()[1])
+    assert script_commands == ["EXISTS", "LOAD"]
+    assert cache.get_latest_price(399)["price_cents"] == 1399
