@@ -102,7 +102,7 @@ return written
 # Keys per script call: one call per key cost a command's parsing and dispatch each
 # (30,000 prices: ~1 s). Redis runs one script at a time, so a call's length is what
 # a reader may wait: measured per call, 100 keys held Redis ~0.6 ms (and cost more
-# per key: 6 µs against 4.5), 20 keys ~0.09 ms; the pipeline sends them in one go.
+# per key: 6 µs against 4.5), 20 keys ~0.09 ms; four calls go per round trip.
 _SET_BATCH = 20
 
 # KEYS[1] = the as-of key, then (temporary key, final key) pairs; ARGV[1] = as-of µs.
@@ -128,7 +128,7 @@ return 1
 # Members per ZADD / fields per HSET while a temporary key fills: one ZADD of 5,000
 # members held Redis 3-4 ms. With the JSON decode below, 125 members held it 0.1-0.15 ms
 # (p50; p99.9 ~1 ms), 64 hold it 0.06 ms (p99.9 ~0.55 ms) at the same total speed,
-# and the pipeline still sends them all in one round trip.
+# four of them per round trip.
 _MEMBERS_PER_COMMAND = 64
 
 # KEYS[1] = a sorted set; ARGV[1] = a JSON array [score, member, score, member, …].
