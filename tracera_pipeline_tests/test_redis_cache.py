@@ -3,12 +3,16 @@
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import redis
 
-from tracera_pipeline.cache.redis_cache import LatestPrice, PriceCache, _PacedPipeline
+from tracera_pipeline.cache.paced_pipeline import PacedPipeline
+from tracera_pipeline.cache.redis_cache import LatestPrice, PriceCache
 from tracera_pipeline_tests.helpers import T0
+
+HOUR = timedelta(hours=1)
 
 
 def _price(item_id: int, minutes: int, cents: int, market: str = "synthetic") -> LatestPrice:
@@ -21,6 +25,19 @@ def _price(item_id: int, minutes: int, cents: int, market: str = "synthetic") ->
         3,
         None,
     )
+
+
+def _commands_while(redis_client: redis.Redis, action: Callable[[], object]) -> list[str]:
+    """Every command Redis ran (MONITOR's text) while ``action`` ran."""
+    commands: list[str] = []
+    with redis_client.monitor() as monitor:
+        action()
+        redis_client.ping()  # the end marker
+        for entry in monitor.listen():
+            if entry["command"] == "PING":
+                return commands
+            commands.append(entry["command"])
+    return commands
 
 
 def test_latest_price_keys_hold_json_with_ttl_and_older_never_wins(
@@ -130,18 +147,19 @@ def test_a_large_ranking_swaps_in_with_bounded_commands(redis_client, redis_pref
     cache = PriceCache(redis_client, redis_prefix)
     key = cache.ranking_key("24h")
     assert cache.replace_ranking("24h", {i: float(i) for i in range(5000)}, T0)
-    commands: list[list[str]] = []
-    with redis_client.monitor() as monitor:
-        assert cache.replace_ranking(
-            "24h", {i: float(-i) for i in range(5000)}, T0 + timedelta(hours=1)
-        )
-        redis_client.ping()
-        for entry in monitor.listen():
-            if entry["command"] == "PING":
-                break
-            words = entry["command"].split()
-            if len(words) > 1 and words[1].strip('"').startswith(key):
-                commands.append([w.strip('"') for w in words])
+    swapped: list[bool] = []
+    seen = _commands_while(
+        redis_client,
+        lambda: swapped.append(
+            cache.replace_ranking("24h", {i: float(-i) for i in range(5000)}, T0 + HOUR)
+        ),
+    )
+    assert swapped == [True]
+    commands = [
+        [word.strip('"') for word in words]
+        for words in (command.split() for command in seen)
+        if len(words) > 1 and words[1].strip('"').startswith(key)
+    ]
     zadds = [words for words in commands if words[0] == "ZADD"]
     assert zadds and max((len(words) - 2) // 2 for words in zadds) <= 64
     assert sum((len(words) - 2) // 2 for words in zadds) == 5000
@@ -156,16 +174,14 @@ def test_prices_go_twenty_keys_per_script_call(redis_client, redis_prefix) -> No
     """A script runs alone in Redis: 20 guarded keys per call keeps each call short
     (100 held Redis ~0.6 ms), and every price still arrives."""
     cache = PriceCache(redis_client, redis_prefix)
-    calls: list[int] = []
-    with redis_client.monitor() as monitor:
-        assert cache.set_latest_prices([_price(i, 30, 1000 + i) for i in range(105)]) == 105
-        redis_client.ping()
-        for entry in monitor.listen():
-            if entry["command"] == "PING":
-                break
-            words = entry["command"].split()
-            if words[0] in ("EVALSHA", "EVAL") and redis_prefix in entry["command"]:
-                calls.append(int(words[2].strip('"')))  # numkeys
+    prices = [_price(i, 30, 1000 + i) for i in range(105)]
+    seen = _commands_while(redis_client, lambda: cache.set_latest_prices(prices))
+    calls = [
+        int(command.split()[2].strip('"'))  # numkeys
+        for command in seen
+        if command.split()[0] in ("EVALSHA", "EVAL") and redis_prefix in command
+    ]
+    assert cache.get_latest_price(104)["price_cents"] == 1104
     assert calls and max(calls) <= 20 and sum(calls) == 105
 
 
@@ -234,7 +250,7 @@ def test_a_fill_abandoned_between_trips_leaves_a_key_that_expires(
 ) -> None:
     cache = PriceCache(redis_client, redis_prefix)
     temporary = cache.key("rankings", "volatile", "1h", "building", "abandoned")
-    paced = _PacedPipeline(redis_client)
+    paced = PacedPipeline(redis_client)
     cache._zadd(paced, temporary, {str(i): float(i) for i in range(1000)})  # never finished
     assert 0 < redis_client.zcard(temporary) < 1000
     assert 0 < redis_client.ttl(temporary) <= 600
@@ -244,14 +260,21 @@ def test_scripts_are_made_sure_of_once_per_warm(redis_client, redis_prefix) -> N
     """Even after Redis forgot its scripts: loaded once, then called by hash."""
     cache = PriceCache(redis_client, redis_prefix)
     redis_client.script_flush()
-    script_commands: list[str] = []
-    with redis_client.monitor() as monitor:
-        assert cache.set_latest_prices([_price(i, 30, 1000 + i) for i in range(400)]) == 400
-        redis_client.ping()
-        for entry in monitor.listen():
-            if entry["command"] == "PING":
-                break
-            if entry["command"].startswith("SCRIPT"):
-                script_commands.append(entry["command"].split()[1])
+    prices = [_price(i, 30, 1000 + i) for i in range(400)]
+    seen = _commands_while(redis_client, lambda: cache.set_latest_prices(prices))
+    script_commands = [command.split()[1] for command in seen if command.startswith("SCRIPT")]
     assert script_commands == ["EXISTS", "LOAD"]
     assert cache.get_latest_price(399)["price_cents"] == 1399
+
+
+def test_scripts_lost_between_trips_are_loaded_again(redis_client, redis_prefix) -> None:
+    """A SCRIPT FLUSH, or a failover to a replica that never loaded them, mid-warm."""
+    cache = PriceCache(redis_client, redis_prefix)
+    paced = PacedPipeline(redis_client)
+    for minutes in (10, 20):
+        key = cache.latest_price_key(minutes)
+        paced.script(cache._set_if_newer, [key], [_price(1, minutes, 5).to_json(), 600])
+        paced.pipe.expire(key, 600)
+    redis_client.script_flush()
+    assert paced.results() == [1, True, 1, True]
+    assert cache.get_latest_price(10)["price_cents"] == 5

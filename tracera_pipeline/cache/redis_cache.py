@@ -25,55 +25,11 @@ from datetime import datetime
 
 import orjson
 import redis
-from redis.commands.core import Script
 
-# Commands per round trip. Redis runs every command one read of a client's socket
-# brings (up to 16 KB) before it serves the next client, so a warm sent as one
-# pipeline held a reader's GET behind ~1.5 ms of script calls and ZADDs. A reader
-# beside warms of 25,000 prices and 15 rankings of 5,000: p99 GET 1.6-2.1 ms as one
-# pipeline, 0.77-0.78 ms at four calls a trip; the warm took 0.52 s instead of 0.47.
-_COMMANDS_PER_TRIP = 4
-
-
-class _PacedPipeline:
-    """A pipeline sent ``_COMMANDS_PER_TRIP`` commands at a time; ``results()``
-    sends the rest and returns every reply, in order."""
-
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
-        self.pipe = client.pipeline(transaction=False)
-        self._replies: list[object] = []
-        self._loaded: set[str] = set()
-
-    def script(self, script: Script, keys: list[str], args: list[object]) -> None:
-        """Queue a call of ``script``. By its hash, once this pipeline made sure Redis
-        has it: a script called on a pipeline made redis-py ask ``SCRIPT EXISTS``
-        before every trip, a second round trip each."""
-        if script.sha not in self._loaded:
-            if not self.client.script_exists(script.sha)[0]:
-                self.client.script_load(script.script)
-            self._loaded.add(script.sha)
-        self.pipe.evalsha(script.sha, len(keys), *keys, *args)
-
-    def queued(self) -> None:
-        """Call after queueing a command on ``pipe``."""
-        if len(self.pipe) >= _COMMANDS_PER_TRIP:
-            self._replies.extend(self.pipe.execute())
-
-    def temporary(self, key: str, first: bool) -> None:
-        """After a temporary key's first command: its expiry, in the same trip (a
-        writer that dies between trips leaves nothing behind for good)."""
-        if first:
-            self.pipe.expire(key, _TEMP_KEY_TTL_SECONDS)
-        self.queued()
-
-    def results(self) -> list[object]:
-        self._replies.extend(self.pipe.execute())
-        return self._replies
-
+from tracera_pipeline.cache.paced_pipeline import PacedPipeline
 
 # Fills a temporary key through a paced pipeline: (pipeline, temporary key name).
-KeyWriter = Callable[[_PacedPipeline, str], object]
+KeyWriter = Callable[[PacedPipeline, str], object]
 
 # KEYS = price keys; ARGV = one JSON document per key, then the TTL. Each key is
 # set unless it holds a newer price; returns how many were set. A document's time
@@ -150,10 +106,10 @@ def _chunks(mapping: Mapping[str, object]) -> Iterable[dict[str, object]]:
         yield dict(items[start : start + _MEMBERS_PER_COMMAND])
 
 
-def _hset(paced: _PacedPipeline, key: str, fields: Mapping[str, str]) -> None:
+def _hset(paced: PacedPipeline, key: str, fields: Mapping[str, str]) -> None:
     for number, chunk in enumerate(_chunks(fields)):
         paced.pipe.hset(key, mapping=chunk)
-        paced.temporary(key, first=number == 0)
+        paced.temporary(key, first=number == 0, ttl_seconds=_TEMP_KEY_TTL_SECONDS)
 
 
 def _micros(moment: datetime) -> int:
@@ -225,7 +181,7 @@ class PriceCache:
         return self.key(name)
 
     def _set_all_if_newer(self, entries: Iterable[tuple[str, LatestPrice]]) -> int:
-        paced = _PacedPipeline(self.client)
+        paced = PacedPipeline(self.client)
         keys: list[str] = []
         args: list[bytes] = []
 
@@ -263,17 +219,17 @@ class PriceCache:
         raw = self.client.get(self.market_price_key(market, item_id))
         return json.loads(raw) if raw else None
 
-    def _zadd(self, paced: _PacedPipeline, key: str, members: Mapping[str, float]) -> None:
+    def _zadd(self, paced: PacedPipeline, key: str, members: Mapping[str, float]) -> None:
         for number, chunk in enumerate(_chunks(members)):
             flat = [value for member, score in chunk.items() for value in (score, member)]
             packed = json.dumps(flat, allow_nan=False, separators=(",", ":"))
             paced.script(self._zadd_packed, [key], [packed])
-            paced.temporary(key, first=number == 0)
+            paced.temporary(key, first=number == 0, ttl_seconds=_TEMP_KEY_TTL_SECONDS)
 
     def _swap(self, final_keys: list[str], build: dict[str, KeyWriter], as_of: datetime) -> bool:
         """Fill temporary keys with ``build`` (key → writer), then swap them all in at once."""
         pairs: list[str] = []
-        paced = _PacedPipeline(self.client)
+        paced = PacedPipeline(self.client)
         for final in final_keys:
             temp = f"{final}:building:{uuid.uuid4().hex}"
             writer = build.get(final)
