@@ -98,6 +98,11 @@ def run_dagster_dev(home: Path, extra_args: Sequence[str]) -> int:
     which then stops its webserver, daemon and code server as on Ctrl-C; by default
     it ended only this process and left those running."""
     env = {**os.environ, "DAGSTER_HOME": str(home)}
+    # `tracera-pipeline dev &` in a script starts with Ctrl-C ignored, and an ignored
+    # signal stays ignored across exec: `dagster dev` and its servers then ignored
+    # SIGTERM too (Dagster maps it onto Ctrl-C's handler) and never stopped.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     process = subprocess.Popen(dagster_dev_command(extra_args), env=env, cwd=REPO_ROOT)
 
     def forward(signum: int, _frame: object) -> None:

@@ -86,6 +86,12 @@ def test_dev_passes_its_arguments_to_dagster_dev_on_the_project_workspace() -> N
     assert dagster_dev_command(["-m", "x"])[2:] == ["-m", "x"]
 
 
+CTRL_C_IGNORED = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN);"
+    " from tracera_pipeline.cli import main; raise SystemExit(main(sys.argv[1:]))"
+)
+
+
 @pytest.mark.deployment
 def test_tracera_pipeline_dev_serves_a_ui_with_the_limits(tmp_path, redis_prefix) -> None:
     """The real command, on a DAGSTER_HOME of the user's choosing: the UI's instance
@@ -104,12 +110,14 @@ def test_tracera_pipeline_dev_serves_a_ui_with_the_limits(tmp_path, redis_prefix
     ensure_database(_url(database))
     try:
         with processes(tmp_path, env) as procs:
-            dev = procs.start("dev", "python", "-m", "tracera_pipeline.cli", "dev", "-p", str(port))
+            # As `tracera-pipeline dev &` in a script starts it: with Ctrl-C ignored.
+            dev = procs.start("dev", "python", "-c", CTRL_C_IGNORED, "dev", "-p", str(port))
             base_url = f"http://127.0.0.1:{port}"
             wait_for("dagster dev", lambda: http_ok(f"{base_url}/server_info"), procs, 90)
             instance = graphql(base_url, INSTANCE)["instance"]
             # A SIGTERM to the command alone (a service manager's stop) stops everything
-            # it started: it used to leave dagster dev and its webserver serving.
+            # it started: it used to leave dagster dev and its webserver serving, and
+            # with Ctrl-C ignored, every process it started ignored SIGTERM too.
             dev.send_signal(signal.SIGTERM)
             assert dev.wait(timeout=60) == 0, procs.log("dev")
             assert not http_ok(f"{base_url}/server_info")
