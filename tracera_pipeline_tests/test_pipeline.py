@@ -66,6 +66,25 @@ def test_a_range_backfill_materializes_every_partition_and_reruns_are_idempotent
     payload = json.loads(redis_client.get(latest[0]))
     assert payload["time"] == (T0 + timedelta(hours=5, minutes=50)).isoformat()
     assert redis_client.zcard(f"{redis_prefix}rankings:volatile:1h") == 20
+    rankings = dg.AssetKey(["cache", "volatility_rankings"])
+    fresh = instance.get_latest_materialization_event(rankings).asset_materialization.metadata
+    assert fresh["rankings_replaced"].value == 6 and fresh["rankings_kept_newer"].value == []
+    # An older hour afterwards (a backfill): Redis keeps the newer rankings, and says so.
+    older = dg.materialize(
+        build_assets(["synthetic"]),
+        selection=[rankings],
+        resources=resources,
+        instance=instance,
+        partition_key=key(T0 + timedelta(hours=1)),
+    )
+    assert older.success
+    kept = instance.get_latest_materialization_event(rankings).asset_materialization.metadata
+    assert kept["rankings_replaced"].value == 0
+    assert kept["rankings_kept_newer"].value == ["1h:synthetic", "1h", "24h:synthetic", "24h",
+                                                 "7d:synthetic", "7d"]  # fmt: skip
+    assert json.loads(redis_client.get(f"{redis_prefix}rankings:volatile:1h:as_of")) == int(
+        (T0 + timedelta(hours=6)).timestamp() * 1_000_000
+    )
 
 
 class _SteamDown(MarketDataResource):

@@ -113,6 +113,9 @@ def build_volatility_rankings_asset(markets: Sequence[str]) -> dg.AssetsDefiniti
         policy = pricing.policy(markets)
         cache = redis.cache()
         sizes: dict[str, int] = {}
+        # Rankings Redis holds as of a later hour (a backfill of older partitions):
+        # left as they are, and said so.
+        kept_newer: list[str] = []
         with postgres.connection() as conn:
             for window in WINDOWS:
                 ranked = top_volatile(conn, window, as_of)
@@ -120,12 +123,15 @@ def build_volatility_rankings_asset(markets: Sequence[str]) -> dg.AssetsDefiniti
                     scores = {
                         r.item_id: r.coefficient_of_variation for r in ranked if r.market == market
                     }
-                    cache.replace_ranking(window, scores, as_of, market=market)
+                    if not cache.replace_ranking(window, scores, as_of, market=market):
+                        kept_newer.append(f"{window}:{market}")
                     sizes[f"{window}:{market}"] = len(scores)
                 reference = reference_scores(
                     [(r.item_id, r.market, r.coefficient_of_variation) for r in ranked], policy
                 )
-                if cache.replace_ranking(window, reference, as_of):
+                if not cache.replace_ranking(window, reference, as_of):
+                    kept_newer.append(window)
+                else:
                     top = sorted(reference.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
                     cache.publish(
                         "volatility",
@@ -137,11 +143,14 @@ def build_volatility_rankings_asset(markets: Sequence[str]) -> dg.AssetsDefiniti
                         },
                     )
                 sizes[window] = len(reference)
-        context.log.info(f"rankings as of {as_of}: sizes {sizes}")
+        kept = f"; Redis holds newer ones for {', '.join(kept_newer)}" if kept_newer else ""
+        context.log.info(f"rankings as of {as_of}: sizes {sizes}{kept}")
         return dg.MaterializeResult(
             metadata={
                 **row_metadata(context, sum(sizes.values())),
                 "ranking_sizes": dg.MetadataValue.json(sizes),
+                "rankings_replaced": len(sizes) - len(kept_newer),
+                "rankings_kept_newer": dg.MetadataValue.json(kept_newer),
                 "reference_rule": policy.describe(),
                 "as_of": as_of.isoformat(),
             }
