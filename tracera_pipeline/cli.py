@@ -151,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "dev",
         help="`dagster dev` with a DAGSTER_HOME that keeps the project's pool and run limits",
+        description="Runs `dagster dev` on the project's workspace.yaml, with DAGSTER_HOME"
+        " (default: .dagster_home in the project) holding a copy of the project's"
+        " dagster.yaml, its pool and run limits. Every other option goes to `dagster dev`,"
+        " e.g. `tracera-pipeline dev -p 3100`; `dagster dev --help` lists them. SIGTERM"
+        " stops it and everything it started.",
+        usage="tracera-pipeline dev [-h] [dagster dev options]",
     )
     services_cli.add_parser(commands)
     # Whatever follows `dev` goes to `dagster dev` (e.g. `tracera-pipeline dev -p 3100`).

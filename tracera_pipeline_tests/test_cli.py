@@ -59,3 +59,11 @@ def test_demo_runs_the_whole_graph_from_environment_settings(
     for window in ("1h", "24h", "7d"):
         assert f"{redis_prefix}rankings:volatile:{window}=30" in text
     assert f"{redis_prefix}spreads:top holds 30 items" in text
+
+
+def test_dev_help_says_its_options_go_to_dagster_dev(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["dev", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "[dagster dev options]" in text and "`dagster dev --help` lists them" in text
