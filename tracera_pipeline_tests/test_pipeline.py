@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from tracera_pipeline.cache.redis_cache import PriceCache
 from tracera_pipeline.definitions import build_assets, build_definitions
 from tracera_pipeline.defs.resources import MarketDataResource
 from tracera_pipeline.portfolio.loader import Portfolio, load_portfolios
@@ -38,12 +39,16 @@ def test_a_range_backfill_materializes_every_partition_and_reruns_are_idempotent
     load_portfolios(
         conn, [Portfolio("p", holdings={n: 2 for n in item_names(3)})], add_unknown_items=True
     )
+    # A market an earlier setup ingested (the demo's three) left its rankings behind.
+    stale = PriceCache(redis_client, redis_prefix)
+    assert stale.replace_ranking("24h", {1: 0.5}, T0 - timedelta(hours=1), market="synthetic_buff")
     instance = dg.DagsterInstance.ephemeral()
     for _ in range(2):
         result = dg.materialize(
             build_assets(["synthetic"]), resources=resources, instance=instance, tags=RANGE_TAGS
         )
         assert result.success
+    assert not redis_client.exists(stale.ranking_key("24h", "synthetic_buff"))
     counts = _counts(conn)
     assert counts["price_history"] == 20 * 6 * 6  # items × samples an hour × hours
     assert counts["price_1h"] == 20 * 6

@@ -278,3 +278,15 @@ def test_scripts_lost_between_trips_are_loaded_again(redis_client, redis_prefix)
     redis_client.script_flush()
     assert paced.results() == [1, True, 1, True]
     assert cache.get_latest_price(10)["price_cents"] == 5
+
+
+def test_rankings_of_markets_no_longer_ingested_go_once_older(redis_client, redis_prefix) -> None:
+    cache = PriceCache(redis_client, redis_prefix)
+    for market in ("steam", "buff"):
+        assert cache.replace_ranking("24h", {1: 0.5, 2: 0.1}, T0, market=market)
+    assert cache.drop_market_rankings(["24h"], ["buff"], T0) == 0  # not older: kept
+    assert cache.drop_market_rankings(["1h", "24h"], ["buff", "csfloat"], T0 + HOUR) == 1
+    assert not redis_client.exists(cache.ranking_key("24h", "buff"))
+    assert not redis_client.exists(cache.ranking_key("24h", "buff") + ":as_of")
+    assert redis_client.zcard(cache.ranking_key("24h", "steam")) == 2
+    assert cache.drop_market_rankings(["24h"], [], T0 + HOUR) == 0

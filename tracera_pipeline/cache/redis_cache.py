@@ -81,6 +81,19 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
+# KEYS = (ranking, its as-of key) pairs; ARGV[1] = as-of µs. Removes each ranking
+# whose as-of is older; returns how many were removed.
+_DROP_IF_OLDER = """
+local dropped = 0
+for i = 1, #KEYS, 2 do
+  local held = redis.call('GET', KEYS[i + 1])
+  if redis.call('EXISTS', KEYS[i]) == 1 and (not held or tonumber(held) < tonumber(ARGV[1])) then
+    redis.call('UNLINK', KEYS[i], KEYS[i + 1])
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
 # Members per ZADD / fields per HSET while a temporary key fills: one ZADD of 5,000
 # members held Redis 3-4 ms. With the JSON decode below, 125 members held it 0.1-0.15 ms
 # (p50; p99.9 ~1 ms), 64 hold it 0.06 ms (p99.9 ~0.55 ms) at the same total speed,
@@ -160,6 +173,7 @@ class PriceCache:
         self._set_if_newer = client.register_script(_SET_IF_NEWER)
         self._swap_if_newer = client.register_script(_SWAP_IF_NEWER)
         self._zadd_packed = client.register_script(_ZADD_PACKED)
+        self._drop_if_older = client.register_script(_DROP_IF_OLDER)
 
     def key(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
@@ -252,6 +266,15 @@ class PriceCache:
             {key: lambda pipe, temp: self._zadd(pipe, temp, members)} if members else {}
         )
         return self._swap([key], build, as_of)
+
+    def drop_market_rankings(
+        self, windows: Iterable[str], markets: Iterable[str], as_of: datetime
+    ) -> int:
+        """Remove the markets' rankings older than ``as_of``: rankings never expire, so
+        those of a market no longer ingested would stay for good. How many went."""
+        rankings = [self.ranking_key(window, market) for window in windows for market in markets]
+        keys = [key for ranking in rankings for key in (ranking, f"{ranking}:as_of")]
+        return int(self._drop_if_older(keys=keys, args=[_micros(as_of)])) if keys else 0
 
     def replace_spreads(
         self, scores: Mapping[int, float], details: Mapping[int, dict], as_of: datetime

@@ -97,6 +97,11 @@ def attach_item_ids(
     return frame.with_columns(pl.Series("item_id", np.repeat(per_block, lengths), pl.Int32))
 
 
+def provider_names(conn: psycopg.Connection) -> list[str]:
+    """Every market the database knows, enabled here or not."""
+    return [name for (name,) in conn.execute("SELECT name FROM providers ORDER BY name")]
+
+
 def provider_id(conn: psycopg.Connection, name: str) -> int:
     row = conn.execute("SELECT provider_id FROM providers WHERE name = %s", (name,)).fetchone()
     if row is None:

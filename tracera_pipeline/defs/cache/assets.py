@@ -23,6 +23,7 @@ from tracera_pipeline.defs.partitions import (
 )
 from tracera_pipeline.defs.pricing import PricingResource
 from tracera_pipeline.defs.resources import PostgresResource, RedisResource
+from tracera_pipeline.storage.items import provider_names
 
 CACHE_GROUP = "cache"
 
@@ -143,14 +144,19 @@ def build_volatility_rankings_asset(markets: Sequence[str]) -> dg.AssetsDefiniti
                         },
                     )
                 sizes[window] = len(reference)
+            # Markets the database knows but this deployment no longer ingests.
+            retired = [name for name in provider_names(conn) if name not in markets]
+        dropped = cache.drop_market_rankings(WINDOWS, retired, as_of)
         kept = f"; Redis holds newer ones for {', '.join(kept_newer)}" if kept_newer else ""
-        context.log.info(f"rankings as of {as_of}: sizes {sizes}{kept}")
+        gone = f"; {dropped} older ranking(s) of markets not ingested removed" if dropped else ""
+        context.log.info(f"rankings as of {as_of}: sizes {sizes}{kept}{gone}")
         return dg.MaterializeResult(
             metadata={
                 **row_metadata(context, sum(sizes.values())),
                 "ranking_sizes": dg.MetadataValue.json(sizes),
                 "rankings_replaced": len(sizes) - len(kept_newer),
                 "rankings_kept_newer": dg.MetadataValue.json(kept_newer),
+                "rankings_of_other_markets_removed": dropped,
                 "reference_rule": policy.describe(),
                 "as_of": as_of.isoformat(),
             }
