@@ -131,6 +131,9 @@ def _daemon_env(
         # (the multiprocess executor runs in test_deployment_processes), and a step
         # subprocess per asset would triple the test's time on two cores.
         TRACERA_EXECUTOR="in_process",
+        # No scheduled ingestion meanwhile: a run at :00/:15/:30/:45 would materialize
+        # the current hours beside the backfill's (a test crossing a tick failed so).
+        TRACERA_INGEST_CRON="0 0 1 1 *",
         PYTHONUNBUFFERED="1",
     )
     if "storage" in run_storage:
@@ -197,7 +200,6 @@ def test_at_an_hours_first_tick_the_open_hour_goes_alone_through_the_daemon(
     home = tmp_path / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     env = _daemon_env(home, pipeline_db, redis_prefix, {})
-    env["TRACERA_INGEST_CRON"] = "0 0 1 1 *"  # no scheduled run of its own meanwhile
     open_hour, closed_hour = open_and_closed_hour(needed_seconds=45)
     tags = {
         "dagster/asset_partition_range_start": closed_hour,

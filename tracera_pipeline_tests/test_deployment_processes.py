@@ -119,6 +119,8 @@ def _environment(
         TRACERA_REDIS_PREFIX=prefix,
         TRACERA_PROVIDERS="synthetic",
         TRACERA_SYNTHETIC_ITEMS=str(ITEMS),
+        # No scheduled ingestion competing for the provider's pool meanwhile.
+        TRACERA_INGEST_CRON="0 0 1 1 *",
         PYTHONUNBUFFERED="1",
     )
     return env
