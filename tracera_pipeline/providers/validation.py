@@ -22,9 +22,25 @@ class Validated:
     name_blocks: pl.Series | None = None
 
 
+def _blank(name: pl.Expr) -> pl.Expr:
+    return name.is_null() | (name.str.strip_chars() == "")
+
+
+def _row_checks(window_start: datetime, window_end: datetime) -> list[tuple[pl.Expr, str]]:
+    """Every rule but the adapter's and the name's, in the order reasons are given."""
+    time, price = pl.col("time"), pl.col("price_cents")
+    return [
+        (time.is_null(), "missing time"),
+        ((time < window_start) | (time >= window_end), "time outside the partition window"),
+        (price.is_null(), "missing price"),
+        (price <= 0, "non-positive price"),
+        (price > MAX_PRICE_CENTS, f"absurd price (> {MAX_PRICE_CENTS} cents)"),
+        (pl.col("volume") < 0, "negative volume"),
+        (pl.col("listings") < 0, "negative listings"),
+    ]
+
+
 def _reason(frame: pl.DataFrame, window_start: datetime, window_end: datetime) -> pl.Expr:
-    name = pl.col("market_hash_name")
-    price = pl.col("price_cents")
     # An adapter that knows a row is unusable (e.g. priced in another currency)
     # says why in ``invalid_reason``; that reason comes first.
     adapter = (
@@ -34,17 +50,8 @@ def _reason(frame: pl.DataFrame, window_start: datetime, window_end: datetime) -
     )
     checks = [
         *adapter,
-        (name.is_null() | (name.str.strip_chars() == ""), "empty market_hash_name"),
-        (pl.col("time").is_null(), "missing time"),
-        (
-            (pl.col("time") < window_start) | (pl.col("time") >= window_end),
-            "time outside the partition window",
-        ),
-        (price.is_null(), "missing price"),
-        (price <= 0, "non-positive price"),
-        (price > MAX_PRICE_CENTS, f"absurd price (> {MAX_PRICE_CENTS} cents)"),
-        (pl.col("volume") < 0, "negative volume"),
-        (pl.col("listings") < 0, "negative listings"),
+        (_blank(pl.col("market_hash_name")), "empty market_hash_name"),
+        *_row_checks(window_start, window_end),
     ]
     expr = pl.lit(None, dtype=pl.String)
     for condition, reason in reversed(checks):
@@ -62,24 +69,15 @@ def _clean_name_blocks(
     Cheaper than tagging every row (~5 ms against ~30 ms for a day of 1,000 items):
     repeated (name, time) pairs are ruled out without hashing the pairs when the
     rows come in one block per name with rising times (item-major, as history
-    fetches give them) or one row per name (a live snapshot), and blank names are
-    looked for among the blocks' names. Anything else takes the exact, tagging path.
+    fetches give them) or one row per name (a live snapshot), and the name rule
+    runs on the blocks' names. Anything else takes the exact, tagging path.
     """
-    nulls = frame.select("market_hash_name", "time", "price_cents").null_count().row(0)
-    if any(nulls) or (
-        INVALID_REASON in frame.columns and frame[INVALID_REASON].null_count() < frame.height
-    ):
+    if INVALID_REASON in frame.columns and frame[INVALID_REASON].null_count() < frame.height:
         return None
-    price, time = pl.col("price_cents"), pl.col("time")
-    broken = (
-        (time < window_start)
-        | (time >= window_end)
-        | (price <= 0)
-        | (price > MAX_PRICE_CENTS)
-        | (pl.col("volume") < 0).fill_null(False)
-        | (pl.col("listings") < 0).fill_null(False)
-    )
-    if frame.select(broken.any()).item():
+    conditions = [
+        condition.fill_null(False) for condition, _ in _row_checks(window_start, window_end)
+    ]
+    if frame.select(pl.any_horizontal(conditions).any()).item():
         return None
     # Each name one contiguous block (the blocks' names all differ), times rising
     # inside it: no (name, time) pair repeats.
@@ -89,7 +87,7 @@ def _clean_name_blocks(
     block_names = names.gather(starts)  # every row's name, once
     if block_names.n_unique() != block_names.len():
         return None
-    if (block_names.str.strip_chars() == "").any():
+    if block_names.to_frame().select(_blank(pl.col("market_hash_name")).any()).item():
         return None
     times = frame.get_column("time")
     if ((times.diff() <= timedelta(0)) & ~block_start).any():
