@@ -17,18 +17,9 @@ import psycopg
 _SCHEMA = {"market_hash_name": pl.String, "item_id": pl.Int32}
 
 # Inserts only the names missing from the catalogue, in sorted order so that
-# concurrent writers lock index entries in the same order and cannot deadlock.
-_INSERT_MISSING = """
-INSERT INTO items (market_hash_name)
-SELECT wanted.name
-FROM unnest(%s::text[]) AS wanted(name)
-WHERE NOT EXISTS (SELECT 1 FROM items WHERE items.market_hash_name = wanted.name)
-ORDER BY wanted.name
-ON CONFLICT (market_hash_name) DO NOTHING
-"""
-
-# The same insert, returning what it added, beside the names already known: every
-# name's id in one round trip (``%s``: the names, distinct and sorted).
+# concurrent writers lock index entries in the same order and cannot deadlock, and
+# returns every name's id, the known ones beside those it added (``%s``: the names,
+# distinct and sorted): one round trip.
 _RESOLVE = """
 WITH wanted AS (SELECT unnest(%s::text[]) AS name),
 added AS (
@@ -40,11 +31,16 @@ added AS (
     ON CONFLICT (market_hash_name) DO NOTHING
     RETURNING market_hash_name, item_id
 )
-SELECT items.market_hash_name, items.item_id
+SELECT items.market_hash_name, items.item_id, false AS added
 FROM items JOIN wanted ON items.market_hash_name = wanted.name
 UNION ALL
-SELECT market_hash_name, item_id FROM added
+SELECT market_hash_name, item_id, true FROM added
 """
+
+
+def _resolve(conn: psycopg.Connection, wanted: list[str]) -> list[tuple[str, int, bool]]:
+    with conn.transaction():
+        return conn.execute(_RESOLVE, (wanted,)).fetchall()
 
 
 def existing_item_ids(conn: psycopg.Connection, names: list[str]) -> pl.DataFrame:
@@ -58,8 +54,7 @@ def existing_item_ids(conn: psycopg.Connection, names: list[str]) -> pl.DataFram
 
 def add_missing_items(conn: psycopg.Connection, names: list[str]) -> int:
     """Insert the names not yet in the catalogue; how many this call added."""
-    with conn.transaction():
-        return conn.execute(_INSERT_MISSING, (sorted(set(names)),)).rowcount
+    return sum(added for _, _, added in _resolve(conn, sorted(set(names))))
 
 
 def resolve_item_ids(conn: psycopg.Connection, names: list[str]) -> pl.DataFrame:
@@ -68,8 +63,7 @@ def resolve_item_ids(conn: psycopg.Connection, names: list[str]) -> pl.DataFrame
     One round trip: the names known at the statement's start plus those it added.
     """
     wanted = sorted(set(names))
-    with conn.transaction():
-        rows = conn.execute(_RESOLVE, (wanted,)).fetchall()
+    rows = [(name, item_id) for name, item_id, _ in _resolve(conn, wanted)]
     if len(rows) < len(wanted):
         # Another writer added some of these after this statement's snapshot was
         # taken (its insert skipped them): a new statement sees them.
